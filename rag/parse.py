@@ -1,0 +1,107 @@
+"""Stage 2: split a PDF's text into the nodes each retriever kind needs, pages attached."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from llama_index.core import Document
+from llama_index.core.schema import BaseNode
+
+from rag.ingest import PdfText
+
+# Page keys are for citations: keep them out of embeddings, show them to the LLM.
+PAGE_KEYS = ["page", "page_end"]
+
+
+@dataclass(frozen=True)
+class ParserSpec:
+    """Which nodes to build: a retriever kind and the parameters that shape its nodes."""
+
+    kind: str
+    params: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def of(cls, kind: str, params: dict[str, Any]) -> "ParserSpec":
+        return cls(kind, tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())))
+
+    @property
+    def key(self) -> str:
+        """Stable short id, used for cache and index folder names."""
+        blob = json.dumps([self.kind, self.params], sort_keys=True, default=list)
+        return f"{self.kind}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **{k: list(v) if isinstance(v, tuple) else v for k, v in self.params}}
+
+
+@dataclass
+class ParsedNodes:
+    """All nodes of one document for one spec; ``embed`` marks the ones that get vectors."""
+
+    nodes: list[BaseNode]
+    embed: list[bool]
+
+
+def parse(spec: ParserSpec, pdf: PdfText) -> ParsedNodes:
+    from llama_index.core.node_parser import (
+        HierarchicalNodeParser,
+        SentenceSplitter,
+        SentenceWindowNodeParser,
+        get_leaf_nodes,
+    )
+
+    params = dict(spec.params)
+    document = Document(
+        text=pdf.text,
+        id_=f"{pdf.name}@{pdf.sha256[:16]}",
+        metadata={"file_name": pdf.name},
+        excluded_embed_metadata_keys=list(PAGE_KEYS),
+    )
+    if spec.kind == "basic":
+        parser = SentenceSplitter(chunk_size=params["chunk_size"], chunk_overlap=params["chunk_overlap"])
+        nodes = parser.get_nodes_from_documents([document])
+        embed = [True] * len(nodes)
+    elif spec.kind == "sentence_window":
+        parser = SentenceWindowNodeParser.from_defaults(
+            window_size=params["window_size"], window_metadata_key="window", original_text_metadata_key="original_text"
+        )
+        nodes = parser.get_nodes_from_documents([document])
+        embed = [True] * len(nodes)
+    elif spec.kind == "auto_merging":
+        parser = HierarchicalNodeParser.from_defaults(chunk_sizes=list(params["chunk_sizes"]))
+        nodes = parser.get_nodes_from_documents([document])
+        leaves = {n.node_id for n in get_leaf_nodes(nodes)}
+        embed = [n.node_id in leaves for n in nodes]
+    else:
+        raise ValueError(f"unknown retriever kind {spec.kind!r}")
+    _attach_pages(nodes, pdf)
+    return ParsedNodes(nodes=nodes, embed=embed)
+
+
+def _attach_pages(nodes: list[BaseNode], pdf: PdfText) -> None:
+    """Set ``page``/``page_end`` from where each node's text sits in the merged document.
+
+    Parsers report offsets inconsistently (hierarchy levels are relative to their parent),
+    so the offset is checked against the text and found by search when it does not match.
+    """
+    cursor = 0
+    for node in nodes:
+        text = node.get_content(metadata_mode="none") if node.metadata.get("original_text") is None \
+            else node.metadata["original_text"]
+        probe = text[:80]
+        start = node.start_char_idx
+        if start is None or pdf.text[start:start + len(probe)] != probe:
+            found = pdf.text.find(probe, cursor)
+            if found < 0:
+                found = pdf.text.find(probe)
+            start = found if found >= 0 else cursor
+        cursor = start
+        end = start + max(len(text) - 1, 0)
+        node.metadata["page"] = pdf.page_at(start)
+        node.metadata["page_end"] = pdf.page_at(end)
+        node.excluded_embed_metadata_keys.extend(k for k in PAGE_KEYS if k not in node.excluded_embed_metadata_keys)
+        if "page_end" not in node.excluded_llm_metadata_keys:
+            node.excluded_llm_metadata_keys.append("page_end")
