@@ -134,6 +134,19 @@ class RAG:
         )
 
 
+    # ------------------------------------------------------------ evaluation
+    def evaluate(self, questions: Any, retrievers: list[str | RetrieverSpec] | None = None,
+                 judge: str | None = None, progress: bool = True, output_dir: str | Path | None = None):
+        """Run ``questions`` (a file path or a list) through each retriever, score the RAG triad
+        with TruLens, and return per-question rows and a leaderboard (see rag.evaluation)."""
+        from rag.evaluation import evaluate, load_questions
+
+        if isinstance(questions, (str, Path)):
+            questions = load_questions(questions)
+        return evaluate(self, questions, retrievers=retrievers or list(KINDS), judge=judge or self.config.judge,
+                        progress=progress, output_dir=output_dir)
+
+
 def _check_question(question: str) -> None:
     if not isinstance(question, str) or not question.strip():
         raise InputError("The question is empty: ask something.")

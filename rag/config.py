@@ -36,7 +36,7 @@ class Config:
     llm_base_url: str | None = None
     llm_api_key: str | None = None  # falls back to OPENAI_API_KEY
     temperature: float = 0.1
-    max_new_tokens: int = 256
+    max_new_tokens: int = 192
     context_window: int = 8192
     request_timeout: float = 120.0
 

@@ -12,7 +12,10 @@ from llama_index.core.schema import BaseNode
 
 from rag.ingest import PdfText
 
-# Page keys are for citations: keep them out of embeddings, show them to the LLM.
+# Bump when node contents or metadata change, so cached nodes are rebuilt.
+NODE_FORMAT = 2
+
+# Page keys are for citations, not for similarity: keep them out of embeddings.
 PAGE_KEYS = ["page", "page_end"]
 
 
@@ -30,7 +33,7 @@ class ParserSpec:
     @property
     def key(self) -> str:
         """Stable short id, used for cache and index folder names."""
-        blob = json.dumps([self.kind, self.params], sort_keys=True, default=list)
+        blob = json.dumps([NODE_FORMAT, self.kind, self.params], sort_keys=True, default=list)
         return f"{self.kind}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
     def as_dict(self) -> dict[str, Any]:
@@ -103,5 +106,6 @@ def _attach_pages(nodes: list[BaseNode], pdf: PdfText) -> None:
         node.metadata["page"] = pdf.page_at(start)
         node.metadata["page_end"] = pdf.page_at(end)
         node.excluded_embed_metadata_keys.extend(k for k in PAGE_KEYS if k not in node.excluded_embed_metadata_keys)
-        if "page_end" not in node.excluded_llm_metadata_keys:
-            node.excluded_llm_metadata_keys.append("page_end")
+        # The synthesizer numbers the chunks and we map numbers to file/page ourselves; a
+        # small model copies metadata lines into its answer instead of using them.
+        node.excluded_llm_metadata_keys = list(node.metadata)

@@ -1,0 +1,252 @@
+"""`rag` command line: a thin client of the library API. Heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_SKIPPED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rag",
+        description="Question answering over your PDFs, with switchable retrievers and TruLens evaluation.",
+        epilog="Settings: --config FILE (TOML) or RAG_* environment variables; see `rag config`.",
+    )
+    parser.add_argument("--config", metavar="FILE", help="TOML settings file (default: $RAG_CONFIG)")
+    parser.add_argument("--storage-dir", metavar="DIR", help="where indexes and results live (default: ./storage)")
+    parser.add_argument("--llm-provider", choices=["local", "openai", "openai_like", "llamacpp"],
+                        help="generator backend (default: local)")
+    parser.add_argument("--llm-model", metavar="NAME", help="model name, or GGUF path for llamacpp")
+    parser.add_argument("--llm-base-url", metavar="URL", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="index the PDFs under PATH (incremental)")
+    p.add_argument("path", help="a PDF file or a folder of PDFs")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("query", help="answer a question from the indexed PDFs")
+    p.add_argument("question")
+    p.add_argument("--retriever", "-r", default="basic",
+                   help="basic | sentence_window | auto_merging, optionally with parameters: "
+                        "sentence_window:window_size=1,top_k=4")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--show-context", action="store_true", help="print the text of each source")
+
+    p = sub.add_parser("retrieve", help="show the context a retriever finds, without calling the LLM")
+    p.add_argument("question")
+    p.add_argument("--retriever", "-r", default="basic")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("models", help="list or fetch the bundled local models")
+    p.add_argument("action", choices=["list", "pull"])
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("eval", help="run a question set through retriever versions and score the RAG triad")
+    p.add_argument("--questions", "-q", default="eval_questions/eval_questions.txt",
+                   help="plain text (one question per line) or JSONL with references")
+    p.add_argument("--retriever", "-r", action="append", dest="retrievers", metavar="SPEC",
+                   help="repeatable; default: all three kinds with their defaults")
+    p.add_argument("--judge", choices=["local", "openai"], help="triad judge (default: config, local)")
+    p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--output", metavar="DIR", help="where to write CSV/JSON/PNG results")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("leaderboard", help="compare the stored evaluation runs")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("dashboard", help="start the TruLens dashboard on 127.0.0.1")
+    p.add_argument("--port", type=int, default=8501)
+
+    sub.add_parser("config", help="print the effective settings")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from rag.errors import RagError
+
+    try:
+        return COMMANDS[args.command](args)
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing was half-written; the previous index is intact.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _config(args: argparse.Namespace):
+    from rag.config import Config
+
+    return Config.load(args.config, storage_dir=args.storage_dir, llm_provider=args.llm_provider,
+                       llm_model=args.llm_model, llm_base_url=args.llm_base_url)
+
+
+def _app(args: argparse.Namespace):
+    _quiet_libraries()
+    from rag.app import RAG
+
+    return RAG(_config(args))
+
+
+def _quiet_libraries() -> None:
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    for name in ("llama_index", "sentence_transformers", "transformers", "faiss", "httpx", "trulens"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    app = _app(args)
+    report = app.ingest(args.path, progress=not (args.quiet or args.json))
+    if args.json:
+        _print_json(report.as_dict())
+    else:
+        for message in report.messages:
+            print(message)
+        print(f"Indexed {len(report.added) + len(report.changed) + len(report.unchanged)} PDF(s), "
+              f"{report.pages} pages, into {Path(app.config.storage_dir).resolve()} in {report.seconds:.1f}s "
+              f"(added {len(report.added)}, changed {len(report.changed)}, unchanged {len(report.unchanged)}, "
+              f"removed {len(report.removed)}; {report.embedded} chunks embedded).")
+        for kind, entry in report.indexes.items():
+            print(f"  {kind:16} {entry['nodes']:6} nodes, {entry['vectors']:6} vectors")
+        ignored = [s for s in report.skipped if s not in report.failed]
+        for s in ignored:
+            print(f"  ignored {s}")
+        if report.failed:
+            print(f"\nSkipped {len(report.failed)} PDF(s):", file=sys.stderr)
+            for s in report.failed:
+                print(f"  {s}", file=sys.stderr)
+    return EXIT_SKIPPED if report.failed else EXIT_OK
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    result = _app(args).query(args.question, retriever=args.retriever)
+    if args.json:
+        _print_json(result.as_dict())
+        return EXIT_OK
+    print(result)
+    t = result.timings
+    print(f"\n{result.retriever}: retrieve {t.get('retrieve', 0):.2f}s, rerank {t.get('rerank', 0):.2f}s, "
+          f"generate {t.get('generate', 0):.2f}s")
+    if args.show_context:
+        for i, source in enumerate(result.sources, start=1):
+            print(f"\n--- [{i}] {source.citation}\n{source.text.strip()}")
+    return EXIT_OK
+
+
+def cmd_retrieve(args: argparse.Namespace) -> int:
+    sources = _app(args).retrieve(args.question, retriever=args.retriever)
+    if args.json:
+        _print_json([{**s.__dict__, "citation": s.citation} for s in sources])
+        return EXIT_OK
+    for i, source in enumerate(sources, start=1):
+        score = f" (score {source.score:.2f})" if source.score is not None else ""
+        print(f"--- [{i}] {source.citation}{score}\n{source.text.strip()}\n")
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from rag import models
+
+    config = _config(args)
+    if args.action == "pull":
+        _quiet_libraries()
+        for path in models.pull_models(config):
+            print(f"ready: {path}")
+    rows = models.list_models(config)
+    if args.json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            print(f"{row['name']:14} {row['role']:10} {row['model']:48} {row['status']}")
+            if row["path"] != "-":
+                print(f"{'':14} {row['path']}")
+    return EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    app = _app(args)
+    from rag.evaluation import load_questions
+
+    questions = load_questions(args.questions)
+    if args.limit:
+        questions = questions[: args.limit]
+    retrievers = args.retrievers or ["basic", "sentence_window", "auto_merging"]
+    results = app.evaluate(questions, retrievers=retrievers, judge=args.judge, progress=not args.json,
+                           output_dir=args.output)
+    if args.json:
+        _print_json({"leaderboard": results.leaderboard.to_dict(orient="records"),
+                     "paths": {k: str(v) for k, v in results.paths.items()}})
+        return EXIT_OK
+    _print_table(results.leaderboard)
+    for name, path in results.paths.items():
+        print(f"{name}: {path}")
+    return EXIT_OK
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    _quiet_libraries()
+    from rag.evaluation import leaderboard
+
+    table = leaderboard(_config(args))
+    if args.json:
+        _print_json(table.to_dict(orient="records"))
+    elif table.empty:
+        print("No evaluation runs stored yet: run `rag eval` first.")
+    else:
+        _print_table(table)
+    return EXIT_OK
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from rag.evaluation.dashboard import start_dashboard
+
+    config = _config(args)
+    url, process = start_dashboard(config, port=args.port)
+    print(f"TruLens dashboard: {url}  (database {config.resolved_database_url}); Ctrl-C to stop.")
+    try:
+        process.wait()
+    finally:
+        process.terminate()
+    return EXIT_OK
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    _print_json(_config(args).as_dict())
+    return EXIT_OK
+
+
+def _print_table(frame) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 60):
+        print(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+COMMANDS = {
+    "ingest": cmd_ingest, "query": cmd_query, "retrieve": cmd_retrieve, "models": cmd_models,
+    "eval": cmd_eval, "leaderboard": cmd_leaderboard, "dashboard": cmd_dashboard, "config": cmd_config,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

