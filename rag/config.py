@@ -32,7 +32,7 @@ class Config:
     # Generator. provider: local (bundled SmolLM2 via transformers), openai,
     # openai_like (any OpenAI-compatible server at llm_base_url), llamacpp (a GGUF path).
     llm_provider: str = "local"
-    llm_model: str = "smollm2-135m"
+    llm_model: str | None = None  # default per provider: smollm2-135m, gpt-3.5-turbo (the course's)
     llm_base_url: str | None = None
     llm_api_key: str | None = None  # falls back to OPENAI_API_KEY
     temperature: float = 0.1

@@ -105,6 +105,7 @@ def embed_texts(config: Config, texts: Sequence[str]):
 def llm(config: Config):
     """The generator named by ``config.llm_provider``."""
     provider = config.llm_provider
+    model = config.llm_model or {"local": LOCAL_GENERATOR, "openai": "gpt-3.5-turbo"}.get(provider)
     if provider == "local":
         from rag.local_llm import LocalTransformersLLM
 
@@ -118,7 +119,7 @@ def llm(config: Config):
         from llama_index.llms.openai import OpenAI
 
         return OpenAI(
-            model=config.llm_model,
+            model=model,
             temperature=config.temperature,
             max_tokens=config.max_new_tokens,
             api_key=api_key(config.llm_api_key, required=True, what="the OpenAI generator"),
@@ -128,13 +129,14 @@ def llm(config: Config):
     if provider == "openai_like":
         from llama_index.llms.openai_like import OpenAILike
 
-        if not config.llm_base_url:
+        if not config.llm_base_url or not model:
             raise ConfigError(
-                "llm_provider=openai_like needs a server URL: set RAG_LLM_BASE_URL "
-                "(for example http://127.0.0.1:8000/v1 for vLLM, http://127.0.0.1:11434/v1 for Ollama)."
+                "llm_provider=openai_like needs a server URL and a model name: set RAG_LLM_BASE_URL "
+                "(for example http://127.0.0.1:8000/v1 for vLLM, http://127.0.0.1:11434/v1 for Ollama) "
+                "and RAG_LLM_MODEL (the name the server knows)."
             )
         return OpenAILike(
-            model=config.llm_model,
+            model=model,
             api_base=config.llm_base_url,
             api_key=api_key(config.llm_api_key, required=False, what="") or "not-needed",
             temperature=config.temperature,
@@ -150,11 +152,9 @@ def llm(config: Config):
             raise ConfigError(
                 "llm_provider=llamacpp needs the optional extra: pip install 'rag-pdf[llamacpp]'"
             ) from None
-        path = Path(config.llm_model)
-        if config.llm_model == LOCAL_GENERATOR:
-            path = ensure_gguf(config)
+        path = ensure_gguf(config) if model in (None, LOCAL_GENERATOR) else Path(model)
         if not path.is_file():
-            raise ConfigError(f"llm_model={config.llm_model!r} is not a GGUF file. Give the path to one.")
+            raise ConfigError(f"llm_model={model!r} is not a GGUF file. Give the path to one.")
         return LlamaCPP(model_path=str(path), temperature=config.temperature,
                         max_new_tokens=config.max_new_tokens, context_window=config.context_window,
                         verbose=False)
