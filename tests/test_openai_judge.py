@@ -9,20 +9,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from fake_openai import FakeOpenAIServer  # tests/ helper: /v1/chat/completions only, 404 elsewhere
 
 from rag import Config
 from rag.errors import ConfigError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-ROOT = Path(__file__).resolve().parents[1]
-HANDBOOK = ROOT / "data" / "northwind_employee_handbook.pdf"
+HANDBOOK = "northwind_employee_handbook.pdf"
 ANSWER = "Full-time employees get 10 working days of paid sick leave per calendar year [1]."
 
 
@@ -55,65 +52,24 @@ def judge_reply(system: str, user: str) -> str:
     return "Criteria: unknown prompt\nSupporting Evidence: none\nScore: 0"
 
 
-class FakeOpenAI:
-    def __init__(self):
-        self.requests: list[tuple[str, dict]] = []
-        self.lock = threading.Lock()
-        server = self
+def reply(body: dict) -> str:
+    messages = body.get("messages", [])
+    system = "\n".join(m.get("content") or "" for m in messages if m.get("role") == "system")
+    user = "\n".join(m.get("content") or "" for m in messages if m.get("role") == "user")
+    return judge_reply(system, user)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output clean
-                pass
 
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                with server.lock:
-                    server.requests.append((self.path, body))
-                if not self.path.rstrip("/").endswith("/chat/completions"):
-                    self._send(404, {"error": {"message": "Not Found", "type": "invalid_request_error"}})
-                    return
-                messages = body.get("messages", [])
-                system = "\n".join(m.get("content") or "" for m in messages if m.get("role") == "system")
-                user = "\n".join(m.get("content") or "" for m in messages if m.get("role") == "user")
-                text = judge_reply(system, user)
-                self._send(200, {
-                    "id": "chatcmpl-fake", "object": "chat.completion", "created": 0,
-                    "model": body.get("model", "fake"),
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-                })
-
-            def _send(self, status, payload):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def paths(self) -> list[str]:
-        with self.lock:
-            return [p for p, _ in self.requests]
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+def paths(server: FakeOpenAIServer, since: int = 0) -> list[str]:
+    return [r["path"] for r in server.requests[since:]]
 
 
 @pytest.fixture(scope="module")
 def server():
-    fake = FakeOpenAI()
-    yield fake
-    fake.close()
+    with FakeOpenAIServer(reply) as fake:
+        yield fake
 
 
-def judge_config(server: FakeOpenAI, tmp: Path, **extra) -> Config:
+def judge_config(server: FakeOpenAIServer, tmp: Path, **extra) -> Config:
     return Config(storage_dir=tmp, judge="openai", judge_model="fake-judge", judge_base_url=server.base_url,
                   judge_api_key="sk-test", request_timeout=30.0, **extra)
 
@@ -124,7 +80,7 @@ def test_openai_compatible_judge_scores(server, tmp_path):
     from rag.evaluation.providers import openai_provider
 
     provider = openai_provider(judge_config(server, tmp_path))
-    before = len(server.paths())
+    before = len(server.requests)
     question = "How many days of paid sick leave do employees get?"
     context = "Sick leave: 10 working days per calendar year, paid."
 
@@ -142,9 +98,9 @@ def test_openai_compatible_judge_scores(server, tmp_path):
     assert score == pytest.approx(0.5)  # one supported statement of two
     assert len(meta["reasons"]) == 2
 
-    paths = server.paths()[before:]
-    assert paths and all(p == "/v1/chat/completions" for p in paths), paths  # never /v1/responses
-    models = {body.get("model") for _, body in server.requests[before:]}
+    seen = paths(server, before)
+    assert seen and all(p == "/v1/chat/completions" for p in seen), seen  # never /v1/responses
+    models = {r["body"].get("model") for r in server.requests[before:]}
     assert models == {"fake-judge"}
 
 
@@ -168,28 +124,23 @@ def test_evaluate_with_missing_key_fails_before_any_work(monkeypatch, tmp_path):
     assert not (tmp_path / "evaluations.sqlite").exists()
 
 
-@pytest.mark.skipif(not HANDBOOK.is_file(), reason="sample PDF missing")
-def test_recorded_evaluation_with_openai_judge(server, tmp_path, monkeypatch):
+def test_recorded_evaluation_with_openai_judge(server, sample_app, tmp_path, monkeypatch):
     """Full path: TruLens records the app, the fake server judges, scores land in the database."""
     from rag import RAG
     from rag.evaluation import evaluate, leaderboard
 
     monkeypatch.chdir(tmp_path)  # TruLens must not create default.sqlite here
-    data = tmp_path / "data"
-    data.mkdir()
-    shutil.copy(HANDBOOK, data / HANDBOOK.name)
-    # The generator is the same fake server: fast, and the answer is known.
-    config = judge_config(server, tmp_path / "storage", llm_provider="openai_like", llm_model="fake-llm",
+    # The session's ingested sample; the generator is the same fake server (fast, known answer).
+    config = judge_config(server, sample_app.config.storage_dir, llm_provider="openai_like", llm_model="fake-llm",
                           llm_base_url=server.base_url, llm_api_key="sk-test",
                           database_url=f"sqlite:///{tmp_path / 'judge.sqlite'}")
     app = RAG(config)
-    app.ingest(data, progress=False)
-    before = len(server.paths())
+    before = len(server.requests)
 
     results = evaluate(app, [{"question": "How many days of paid sick leave does a full-time employee get?",
                               "reference_answer": "10 working days per calendar year.",
-                              "evidence": [{"file": HANDBOOK.name, "page": 2}]}],
-                       retrievers=["basic:top_k=2"], judge="openai", progress=False)
+                              "evidence": [{"file": HANDBOOK, "page": 2}]}],
+                       retrievers=["basic:top_k=2"], judge="openai", progress=False, output_dir=tmp_path / "out")
 
     row = results.rows.iloc[0]
     assert row["answer"] == ANSWER
@@ -200,9 +151,10 @@ def test_recorded_evaluation_with_openai_judge(server, tmp_path, monkeypatch):
     assert "Supporting Evidence" in row["answer_relevance_reason"]
     assert "10 working days" in row["groundedness_reason"]
     assert row["correctness"] == pytest.approx(1.0)
-    judge_calls = [b for p, b in server.requests[before:] if b.get("model") == "fake-judge"]
+    judge_calls = [r for r in server.requests[before:] if r["body"].get("model") == "fake-judge"]
     assert len(judge_calls) >= 4  # 2 chunks + split + statement + answer relevance (+ reformatting)
-    assert all(p == "/v1/chat/completions" for p in server.paths()[before:])
+    assert all(r["auth"] == "Bearer sk-test" for r in judge_calls)
+    assert all(p == "/v1/chat/completions" for p in paths(server, before))
 
     board = leaderboard(config)
     assert list(board["judge"]) == [row["judge"]]

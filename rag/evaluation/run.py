@@ -1,0 +1,301 @@
+"""Run a question set through several retriever versions under TruLens and compare them.
+
+    from rag import RAG, Config
+    from rag.evaluation import evaluate
+
+    app = RAG(Config(storage_dir="storage"))
+    results = evaluate(app, "eval_questions/sample.jsonl",
+                       retrievers=["basic", "sentence_window:window_size=1", "auto_merging"])
+    print(results.leaderboard)          # one row per version, best first
+    results.rows                        # one row per (version, question)
+    results.paths                       # CSV, JSON, PNG written for this run
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+
+from rag.errors import ConfigError, RagError
+from rag.evaluation.leaderboard import chart, from_rows, version_name
+from rag.evaluation.metrics import answer_correctness, retrieval_scores
+from rag.evaluation.questions import Question, as_questions
+
+DEFAULT_RETRIEVERS = ("basic", "sentence_window", "auto_merging")
+DISPLAY_COLUMNS = ["rank", "retriever", "judge", "questions", "context_relevance", "groundedness",
+                   "answer_relevance", "triad", "correctness", "hit_rate", "mrr", "latency_s", "tokens"]
+
+
+@dataclass
+class EvaluationResults:
+    rows: pd.DataFrame  # one row per (version, question)
+    leaderboard: pd.DataFrame  # one row per version, best first
+    paths: dict[str, Path] = field(default_factory=dict)  # dir, rows_csv, rows_json, leaderboard_csv, chart
+    database_url: str = ""  # password hidden
+    judge: str = ""
+
+    def to_string(self, columns: Sequence[str] | None = None) -> str:
+        cols = [c for c in (columns or DISPLAY_COLUMNS) if c in self.leaderboard.columns]
+        return self.leaderboard[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}")
+
+    def __str__(self) -> str:
+        return self.to_string()
+
+
+def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] = DEFAULT_RETRIEVERS, judge: str | None = None,
+             progress: bool = True, output_dir: str | Path | None = None, app_name: str = "rag",
+             feedback_timeout: float = 600.0) -> EvaluationResults:
+    """Answer every question with every retriever version, recorded and judged by TruLens.
+
+    Args:
+        app: a :class:`rag.RAG` whose storage holds the ingested PDFs.
+        questions: a path (.txt / .jsonl), or a list of :class:`Question`, strings or dicts.
+        retrievers: retriever specs such as ``"basic"`` or ``"sentence_window:window_size=1"``.
+        judge: ``"local"`` (offline, default from the config) or ``"openai"`` (OpenAI API or an
+            OpenAI-compatible server from ``judge_base_url``).
+        progress: show a progress bar on stderr.
+        output_dir: where the CSV / JSON / PNG go; default ``<storage_dir>/results/<timestamp>/``.
+        app_name: TruLens app name; each version is ``"<spec> llm=<model> judge=<judge>"``.
+        feedback_timeout: seconds to wait for each version's feedback results.
+    """
+    from rag.evaluation.providers import judge_label, make_provider
+    from rag.evaluation.recording import FEEDBACK_NAMES, make_recorder, open_session, redact, triad_metrics
+    from rag.models import embed_texts
+
+    config = app.config
+    judge = judge or config.judge
+    label = judge_label(config, judge)
+    items = as_questions(questions)
+    specs = _unique_specs(app, retrievers)
+    embed = functools.partial(embed_texts, config)
+    provider = make_provider(config, judge, embed=embed)  # a missing key fails here, before any work
+    session = open_session(config)
+    metrics = triad_metrics(provider)
+
+    rows: list[dict[str, Any]] = []
+    bar = _progress(len(specs) * len(items), progress)
+    try:
+        for spec in specs:
+            engine = app.query_engine(spec)
+            version = version_name(spec.name, generator_label(config), label)
+            recorder = make_recorder(engine, app_name, version, metrics, metadata={
+                "retriever": spec.name, "kind": spec.kind, "judge": label, "llm_provider": config.llm_provider,
+                "llm_model": generator_label(config), "embed_model": config.embed_model, "reranker": config.reranker,
+                "max_new_tokens": config.max_new_tokens, "temperature": config.temperature})
+            version_rows = []
+            for item in items:
+                bar.set_postfix_str(f"{spec.kind}: {item.question[:40]}")
+                version_rows.append(_run_one(engine, recorder, item, spec, version, label))
+                bar.update(1)
+            record_ids = [r["record_id"] for r in version_rows if r["record_id"]]
+            if record_ids:
+                bar.set_postfix_str(f"{spec.kind}: judging ({label})")
+                _wait_for_feedback(recorder, record_ids, feedback_timeout)
+                _attach_scores(session, version_rows, FEEDBACK_NAMES)
+            rows.extend(version_rows)
+    finally:
+        bar.close()
+
+    for row in rows:
+        item, sources = row.pop("_item"), row.pop("_sources")
+        failed = row["error"] is not None
+        row.update(retrieval_scores(sources, item.evidence) if item.evidence and not failed
+                   else {"hit_rate": None, "mrr": None, "ndcg": None})
+        row.update(answer_correctness(row["answer"], None if failed else item.reference_answer, embed=embed))
+
+    frame = pd.DataFrame(rows, columns=ROW_COLUMNS)
+    board = from_rows(frame)
+    results = EvaluationResults(rows=frame, leaderboard=board, database_url=redact(session_url(config)), judge=label)
+    results.paths = write_outputs(results, _output_dir(config, output_dir))
+    return results
+
+
+ROW_COLUMNS = ["version", "retriever", "kind", "judge", "question", "reference_answer", "answer", "contexts",
+               "sources", "context_relevance", "context_relevance_reason", "groundedness", "groundedness_reason",
+               "answer_relevance", "answer_relevance_reason", "correctness", "token_f1", "answer_cosine",
+               "hit_rate", "mrr", "ndcg", "latency_s", "retrieve_s", "rerank_s", "generate_s", "prompt_tokens",
+               "completion_tokens", "tokens", "record_id", "error"]
+
+
+def generator_label(config: Any) -> str:
+    """The generator's model name as used (the per-provider default when none is set), without spaces."""
+    from rag.models import LOCAL_GENERATOR
+
+    model = config.llm_model or {"local": LOCAL_GENERATOR, "openai": "gpt-3.5-turbo"}.get(config.llm_provider)
+    model = Path(model).name if model and ("/" in model and Path(model).suffix == ".gguf") else model
+    return str(model or config.llm_provider).replace(" ", "_")
+
+
+def session_url(config: Any) -> str:
+    from rag.evaluation.recording import database_url
+
+    return database_url(config)
+
+
+def _unique_specs(app: Any, retrievers: Iterable[Any]) -> list[Any]:
+    if isinstance(retrievers, str):
+        retrievers = [retrievers]
+    specs, seen = [], set()
+    for r in retrievers:
+        spec = app.spec(r)
+        if spec.name not in seen:
+            seen.add(spec.name)
+            specs.append(spec)
+    if not specs:
+        raise ConfigError("No retriever to evaluate: give at least one, e.g. retrievers=[\"basic\"].")
+    return specs
+
+
+def _run_one(engine: Any, recorder: Any, item: Question, spec: Any, version: str, label: str) -> dict[str, Any]:
+    from rag.app import sources_of
+
+    row: dict[str, Any] = {"version": version, "retriever": spec.name, "kind": spec.kind, "judge": label,
+                           "question": item.question, "reference_answer": item.reference_answer, "record_id": None,
+                           "error": None, "answer": "", "contexts": [], "sources": [], "_sources": [], "_item": item}
+    start = time.perf_counter()
+    try:
+        with recorder as recording:
+            response = engine.query(item.question)
+    except RagError:
+        raise
+    except Exception as exc:  # keep the run going; the failure is in the row and the record
+        warnings.warn(f"{spec.name}: question {item.question[:60]!r} failed: {exc}", stacklevel=3)
+        row["error"] = f"{type(exc).__name__}: {exc}"
+        row["latency_s"] = time.perf_counter() - start
+        return row
+    wall = time.perf_counter() - start
+    if recording.records:
+        row["record_id"] = recording.records[-1].record_id
+    sources = sources_of(response.source_nodes)
+    meta = response.metadata or {}
+    timings, usage = meta.get("timings", {}), meta.get("usage", {})
+    row.update({
+        "answer": str(response.response or "").strip(),
+        "contexts": [s.text for s in sources],
+        "sources": [s.citation for s in sources],
+        "_sources": sources,
+        "latency_s": float(timings.get("total", wall)),
+        "retrieve_s": timings.get("retrieve"),
+        "rerank_s": timings.get("rerank"),
+        "generate_s": timings.get("generate"),
+        "prompt_tokens": usage.get("prompt_tokens"),
+        "completion_tokens": usage.get("completion_tokens"),
+        "tokens": usage.get("total_tokens"),
+    })
+    return row
+
+
+def _wait_for_feedback(recorder: Any, record_ids: list[str], timeout: float) -> None:
+    try:
+        recorder.retrieve_feedback_results(record_ids=record_ids, timeout=timeout)
+    except RuntimeError as exc:  # TruLens' timeout: keep what was computed, say what is missing
+        warnings.warn(f"Not all feedback results arrived within {timeout:.0f} s for {recorder.app_version}: {exc}",
+                      stacklevel=3)
+
+
+def _attach_scores(session: Any, rows: list[dict[str, Any]], names: Sequence[str]) -> None:
+    from rag.evaluation.recording import SCORE_COLUMNS
+
+    ids = [r["record_id"] for r in rows if r["record_id"]]
+    records, _ = session.get_records_and_feedback(record_ids=ids)
+    by_id = {rid: rec for rid, rec in records.set_index("record_id").iterrows()} if not records.empty else {}
+    for row in rows:
+        record = by_id.get(row["record_id"])
+        for name in names:
+            column = SCORE_COLUMNS[name]
+            score = None if record is None else _number(record.get(name))
+            row[column] = score
+            calls = None if record is None else record.get(f"{name}_calls")
+            row[f"{column}_reason"] = reason_text(calls) if score is not None else "not computed"
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) or number < 0 else number  # TruLens uses -1 for "unparsable"
+
+
+def reason_text(calls: Any) -> str:
+    """The judge's explanations from a TruLens ``<metric>_calls`` list, one per evaluated item."""
+    if not isinstance(calls, list):
+        return ""
+    evals = [c for c in calls if isinstance(c, dict) and c.get("span_type") == "eval"]
+    parts = []
+    for i, call in enumerate(evals, start=1):
+        meta = call.get("meta") or {}
+        text = _explain(meta.get("explanation")) or _explain((meta.get("metadata") or {}).get("reason")) \
+            or _explain((meta.get("metadata") or {}).get("reasons"))
+        score = call.get("ret")
+        prefix = f"[{i}] {float(score):.2f}: " if len(evals) > 1 and isinstance(score, (int, float)) else ""
+        if text or prefix:
+            parts.append(prefix + (text or ""))
+    return "\n".join(parts)
+
+
+def _explain(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith(("[", "{")):
+            try:
+                return _explain(json.loads(stripped))
+            except json.JSONDecodeError:
+                return stripped
+        return stripped
+    if isinstance(value, dict):
+        if "supporting_evidence" in value:  # TruLens groundedness: one dict per statement
+            score = value.get("score")
+            shown = f" ({float(score):.2f})" if isinstance(score, (int, float)) else ""
+            return f"{value.get('criteria', '')}{shown}: {value.get('supporting_evidence', '')}".strip()
+        return "; ".join(f"{k}: {_explain(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "\n".join(filter(None, (_explain(v) for v in value)))
+    return str(value)
+
+
+# ---------------------------------------------------------------- outputs
+
+def _output_dir(config: Any, output_dir: str | Path | None) -> Path:
+    if output_dir is not None:
+        return Path(output_dir)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return Path(config.storage_dir) / "results" / stamp
+
+
+def write_outputs(results: EvaluationResults, folder: Path) -> dict[str, Path]:
+    """rows.csv, rows.json, leaderboard.csv and chart.png in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"dir": folder, "rows_csv": folder / "rows.csv", "rows_json": folder / "rows.json",
+             "leaderboard_csv": folder / "leaderboard.csv", "chart": folder / "chart.png"}
+    flat = results.rows.copy()
+    for col in ("contexts", "sources"):
+        flat[col] = flat[col].map(lambda v: json.dumps(v, ensure_ascii=False))
+    flat.to_csv(paths["rows_csv"], index=False)
+    records = json.loads(results.rows.to_json(orient="records", force_ascii=False))
+    paths["rows_json"].write_text(json.dumps({
+        "created": datetime.now().isoformat(timespec="seconds"), "judge": results.judge,
+        "database_url": results.database_url,
+        "leaderboard": json.loads(results.leaderboard.to_json(orient="records", force_ascii=False)),
+        "rows": records}, indent=2, ensure_ascii=False))
+    results.leaderboard.to_csv(paths["leaderboard_csv"], index=False)
+    chart(results.leaderboard, paths["chart"])
+    return paths
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="Evaluating", unit="q", disable=not enabled, file=sys.stderr, leave=True)
