@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--judge", choices=["local", "openai"], help="triad judge (default: config, local)")
     p.add_argument("--limit", type=int, help="only the first N questions")
     p.add_argument("--output", metavar="DIR", help="where to write CSV/JSON/PNG results")
+    p.add_argument("--show-answers", action="store_true", help="print every answer with its sources and scores")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("leaderboard", help="compare the stored evaluation runs")
@@ -198,10 +199,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
         _print_json({"leaderboard": results.leaderboard.to_dict(orient="records"),
                      "paths": {k: str(v) for k, v in results.paths.items()}})
         return EXIT_OK
-    _print_table(results.leaderboard)
+    if args.show_answers:
+        _print_answers(results.rows)
+    print(results)
     for name, path in results.paths.items():
         print(f"{name}: {path}")
     return EXIT_OK
+
+
+def _print_answers(rows) -> None:
+    for retriever, group in rows.groupby("retriever", sort=False):
+        print(f"\n=== {retriever}")
+        for _, row in group.iterrows():
+            print(f"\nQ: {row['question']}\nA: {row['answer'] or row.get('error')}")
+            for i, citation in enumerate(row["sources"] or [], start=1):
+                print(f"   [{i}] {citation}")
+            scores = ", ".join(f"{name} {row[name]:.2f}" for name in
+                               ("context_relevance", "groundedness", "answer_relevance")
+                               if isinstance(row.get(name), float) and row[name] == row[name])
+            if scores:
+                print(f"   triad: {scores}")
+    print()
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -214,7 +232,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     elif table.empty:
         print("No evaluation runs stored yet: run `rag eval` first.")
     else:
-        _print_table(table)
+        columns = ["rank", "retriever", "llm", "judge", "context_relevance", "groundedness", "answer_relevance",
+                   "triad", "latency_s", "records"]
+        _print_table(table[[c for c in columns if c in table.columns]])
     return EXIT_OK
 
 
