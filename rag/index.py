@@ -180,7 +180,7 @@ class IndexStore:
         indexes = {}
         for spec in specs:
             entry = self._ensure_index(spec, documents, report, progress)
-            entry["default"] = spec in specs[: len(specs)] and not _is_extra(spec, old, specs)
+            entry["default"] = not _is_extra(spec, old)
             indexes[spec.key] = entry
         manifest = {
             "format": FORMAT,
@@ -243,14 +243,21 @@ class IndexStore:
     def _nodes_dir(self, spec: ParserSpec) -> Path:
         return self.root / "cache" / "nodes" / f"{spec.key}-{self._embed_id()}"
 
+    def _node_cache(self, spec: ParserSpec, pdf: PdfText) -> Path:
+        return self._nodes_dir(spec) / self._file_key(pdf.name, pdf.sha256)
+
+    def _is_cached(self, spec: ParserSpec, pdf: PdfText) -> bool:
+        base = self._node_cache(spec, pdf)
+        return base.with_suffix(".json").is_file() and base.with_suffix(".npy").is_file()
+
     def _parsed(self, spec: ParserSpec, pdf: PdfText) -> tuple[ParsedNodes, Any] | None:
         """Cached nodes and vectors of one document, or None."""
         import numpy as np
         from llama_index.core.storage.docstore.utils import json_to_doc
 
-        base = self._nodes_dir(spec) / self._file_key(pdf.name, pdf.sha256)
-        if not (base.with_suffix(".json").is_file() and base.with_suffix(".npy").is_file()):
+        if not self._is_cached(spec, pdf):
             return None
+        base = self._node_cache(spec, pdf)
         data = json.loads(base.with_suffix(".json").read_text())
         nodes = [json_to_doc(d) for d in data["nodes"]]
         return ParsedNodes(nodes=nodes, embed=data["embed"]), np.load(base.with_suffix(".npy"))
@@ -287,7 +294,7 @@ class IndexStore:
             count = sum(p.embed)
             mine = vectors[offset:offset + count]
             offset += count
-            base = self._nodes_dir(spec) / self._file_key(pdf.name, pdf.sha256)
+            base = self._node_cache(spec, pdf)
             buffer = io.BytesIO()
             np.save(buffer, mine)
             _write_atomic(base.with_suffix(".npy"), buffer.getvalue())
@@ -296,7 +303,7 @@ class IndexStore:
 
     def _ensure_index(self, spec: ParserSpec, documents: list[PdfText], report: IngestReport,
                       progress: bool) -> dict[str, Any]:
-        missing = [d for d in documents if self._parsed(spec, d) is None]
+        missing = [d for d in documents if not self._is_cached(spec, d)]
         if missing:
             self._parse_and_embed(spec, missing, report, progress)
         index_id = _digest(spec.key, self.config.embed_model, sorted((d.name, d.sha256) for d in documents))[:16]
@@ -327,10 +334,10 @@ class IndexStore:
         dim = int(matrix.shape[1])
         # Inner product on normalised vectors: scores are cosine similarities.
         storage = StorageContext.from_defaults(vector_store=FaissVectorStore(faiss_index=faiss.IndexFlatIP(dim)))
-        storage.docstore.add_documents(all_nodes)  # auto-merging needs parents in the docstore
         VectorStoreIndex(embedded, storage_context=storage, embed_model=embedding_model(self.config))
         for node in all_nodes:
-            node.embedding = None
+            node.embedding = None  # vectors live in FAISS; keep them out of the docstore JSON
+        storage.docstore.add_documents(all_nodes)  # auto-merging needs parents in the docstore
         stats = {"dim": dim, "nodes": len(all_nodes), "vectors": len(embedded)}
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=".tmp-index-"))
         try:
@@ -366,5 +373,6 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> str:
     return ", ".join(f"{k}: {before.get(k)} -> {after.get(k)}" for k in after if before.get(k) != after.get(k))
 
 
-def _is_extra(spec: ParserSpec, old: dict[str, Any] | None, specs: list[ParserSpec]) -> bool:
+def _is_extra(spec: ParserSpec, old: dict[str, Any] | None) -> bool:
+    """An index that was built on demand for non-default parameters."""
     return bool(old) and spec.key in old["indexes"] and not old["indexes"][spec.key].get("default")

@@ -93,11 +93,12 @@ def read_pdf(path: Path, name: str, sha256: str | None = None) -> PdfText:
     Raises InputError with the reason and a remedy for encrypted, corrupt, empty and
     image-only files.
     """
-    _check_pdf(path, name)
-    try:
-        pages = _pdf_reader().load_data(path)
-    except Exception as exc:  # pypdf raises many types for damaged files
-        raise InputError(f"{name}: cannot read this PDF ({_short(exc)}). Re-export or repair it.") from None
+    with _pypdf_limits():
+        _check_pdf(path, name)
+        try:
+            pages = _pdf_reader().load_data(path)
+        except Exception as exc:  # pypdf raises many types for damaged files
+            raise InputError(f"{name}: cannot read this PDF ({_short(exc)}). Re-export or repair it.") from None
     texts = [_clean(page.text) for page in pages]
     if not any(t.strip() for t in texts):
         raise InputError(
@@ -111,6 +112,19 @@ def read_pdf(path: Path, name: str, sha256: str | None = None) -> PdfText:
         starts.append(len(text))
         text += page_text
     return PdfText(name=name, sha256=sha256 or file_sha256(path), text=text, page_starts=starts)
+
+
+def _pypdf_limits():
+    """pypdf's anti-DoS limits (100k array elements) reject real, large filings such as
+    table-heavy SEC 10-Qs; raise them tenfold-plus while keeping a bound."""
+    import contextlib
+
+    import pypdf
+
+    apply = getattr(pypdf, "apply_configuration", None)
+    if apply is None:  # older pypdf: no configurable limits
+        return contextlib.nullcontext()
+    return apply(array_maximum_element_count=5_000_000, dictionary_maximum_element_count=5_000_000)
 
 
 def _pdf_reader():

@@ -4,7 +4,9 @@ No cross-encoder ships on PyPI, so by default the nodes that come out of window
 replacement or auto-merging are scored again by cosine similarity between the question
 and their *final* text (the whole window or the merged parent), not the small piece that
 was originally matched. That is a real re-ordering: a sentence that matched well but
-sits in an off-topic window drops, a merged parent is judged as a whole.
+sits in an off-topic window drops, a merged parent is judged on its own text. The embedding
+model reads at most its sequence limit (256 tokens for MiniLM), so a long merged parent is
+judged on its beginning.
 """
 
 from __future__ import annotations

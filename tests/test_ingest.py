@@ -141,16 +141,16 @@ def test_interrupted_ingest_leaves_the_previous_index_loadable(tmp_path, sig):
     RAG(Config(storage_dir=store)).ingest(docs, progress=False)
     # A long document so that the second ingest is still embedding when the signal arrives.
     filler = [" ".join(f"Clause {p}.{i}: the supplier shall deliver item {i} of batch {p} on time."
-                       for i in range(40)) for p in range(25)]
+                       for i in range(40)) for p in range(40)]
     make_pdf(docs / "second.pdf", filler)
     proc = subprocess.Popen([PYTHON, "-m", "rag.cli", "--storage-dir", str(store), "ingest", str(docs)],
                             stderr=subprocess.PIPE, text=True)
     seen = ""
     deadline = time.time() + 300
-    while "Embedding" not in seen and time.time() < deadline:
+    # Sentence windows are embedded second and take longest: signal as soon as they start.
+    while "Embedding sentence_window" not in seen and time.time() < deadline:
         seen += proc.stderr.read(1)
-    assert "Embedding" in seen, "the ingest never started embedding"
-    time.sleep(1.0)
+    assert "Embedding sentence_window" in seen, "the ingest never started embedding"
     proc.send_signal(sig)
     rest = proc.communicate(timeout=120)[1]
     assert proc.returncode != 0

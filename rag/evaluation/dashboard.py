@@ -4,8 +4,8 @@
     ...
     stop(process)
 
-We start TruLens' Streamlit app ourselves (``python -m streamlit run trulens/dashboard/main.py
--- --database-url URL``), which is what ``trulens-dashboard`` / ``run_dashboard`` do, because
+We start TruLens' Streamlit app ourselves (``python -m streamlit run dashboard_app.py
+-- --database-url URL``, a wrapper around trulens/dashboard/main.py), which is what ``trulens-dashboard`` / ``run_dashboard`` do, because
 both wait for Streamlit's "Local URL:" line: once ``--server.address`` is set Streamlit 1.67
 prints "URL:" instead, so they time out, and without the address Streamlit listens on every
 interface. Readiness is checked by polling Streamlit's health endpoint instead.
@@ -60,7 +60,7 @@ def dashboard_command(config: Config, port: int, host: str = HOST) -> list[str]:
     spec = find_spec("trulens.dashboard")
     if spec is None or not spec.submodule_search_locations:
         raise DashboardError("The dashboard needs the package trulens-dashboard: pip install trulens-dashboard")
-    main = Path(list(spec.submodule_search_locations)[0]) / "main.py"
+    main = Path(__file__).with_name("dashboard_app.py")  # TruLens' main.py, minus its remote page icon
     url = database_url(config)
     return [
         sys.executable, "-m", "streamlit", "run", str(main),
