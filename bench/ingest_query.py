@@ -50,6 +50,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import log, machine_state, sec10q_paths  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from a checkout
 
@@ -62,8 +65,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # what rag.models sets
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- memory and phases
@@ -186,13 +187,6 @@ class Phases:
         }
 
 
-def machine_state() -> dict[str, Any]:
-    try:
-        uptime = subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        uptime = ""
-    return {"loadavg": [round(x, 2) for x in os.getloadavg()], "uptime": uptime,
-            "time": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
 def preload_modules() -> float:
@@ -652,16 +646,7 @@ def tables(data: dict[str, Any], markdown: bool) -> str:
 # ---------------------------------------------------------------- main
 
 def dataset_paths(args: argparse.Namespace) -> tuple[Path, Path]:
-    base = Path(os.environ.get("RAG_DATASETS") or ROOT.parent / "shared" / "datasets")
-    folder = base / "sec10q" if (base / "sec10q").is_dir() else base
-    pdfs = Path(args.pdfs) if args.pdfs else (folder / "pdfs" if (folder / "pdfs").is_dir() else folder)
-    if args.questions:
-        questions = Path(args.questions)
-    elif args.pdfs and (Path(args.pdfs).parent / "questions.csv").is_file():
-        questions = Path(args.pdfs).parent / "questions.csv"
-    else:
-        questions = folder / "questions.csv"
-    return pdfs, questions
+    return sec10q_paths(args.pdfs, args.questions)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

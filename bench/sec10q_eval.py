@@ -38,16 +38,17 @@ import argparse
 import csv
 import fnmatch
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import log, machine_state, sec10q_paths  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from a checkout
@@ -57,37 +58,16 @@ DEFAULT_FILES = 2
 DEFAULT_QUESTIONS = 3
 MAX_NEW_TOKENS = 96
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def machine_state() -> dict[str, Any]:
-    try:
-        uptime = subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        uptime = ""
-    return {"loadavg": [round(x, 2) for x in os.getloadavg()], "uptime": uptime,
-            "time": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
 # ---------------------------------------------------------------- data
 
 def dataset_paths(args: argparse.Namespace) -> tuple[Path, Path]:
-    base = Path(os.environ.get("RAG_DATASETS") or ROOT.parent / "shared" / "datasets")
-    folder = base / "sec10q" if (base / "sec10q").is_dir() else base
-    pdfs = Path(args.pdfs) if args.pdfs else (folder / "pdfs" if (folder / "pdfs").is_dir() else folder)
-    if args.csv:
-        questions = Path(args.csv)
-    elif args.pdfs and (Path(args.pdfs).parent / "questions.csv").is_file():
-        questions = Path(args.pdfs).parent / "questions.csv"
-    else:
-        questions = folder / "questions.csv"
-    return pdfs, questions
+    return sec10q_paths(args.pdfs, args.csv)
 
 
 def matches(glob: str, name: str) -> bool:

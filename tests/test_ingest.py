@@ -1,8 +1,6 @@
 """Ingestion: persistence, incremental updates, bad input, and interrupted runs."""
 
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
