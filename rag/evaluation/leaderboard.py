@@ -119,11 +119,11 @@ def leaderboard(config: Config, app_name: str | None = None) -> pd.DataFrame:
 
 def chart(df: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
     """A PNG with one panel per triad score and one for mean latency, one bar per version."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    # A bare Figure draws off-screen without pyplot, so the caller's backend (e.g. inline
+    # plots in Jupyter) is left alone.
     import pandas as pd
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,8 +131,9 @@ def chart(df: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
     labels = [_wrap(label) for label in labels]
     panels = [("context_relevance", "Context relevance", (0, 1)), ("groundedness", "Groundedness", (0, 1)),
               ("answer_relevance", "Answer relevance", (0, 1)), ("latency_s", "Mean latency (s)", None)]
-    colors = plt.get_cmap("tab10").colors
-    fig, axes = plt.subplots(1, 4, figsize=(4.2 * 4, 1.6 + 0.5 * max(len(labels), 2)), squeeze=False)
+    colors = colormaps["tab10"].colors
+    fig = Figure(figsize=(4.2 * 4, 1.6 + 0.5 * max(len(labels), 2)))
+    axes = fig.subplots(1, 4, squeeze=False)
     for ax, (col, name, limits) in zip(axes[0], panels):
         values = pd.to_numeric(df[col], errors="coerce") if col in df else pd.Series([float("nan")] * len(df))
         y = range(len(labels))
@@ -152,7 +153,6 @@ def chart(df: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
     fig.suptitle(title or ("RAG triad by app version" + (f" (judge: {', '.join(judges)})" if judges else "")))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
