@@ -68,7 +68,8 @@ def sources_of(nodes: list[Any]) -> list[Source]:
 class RAG:
     """Question answering over a folder of PDFs, with switchable retrievers."""
 
-    def __init__(self, config: Config | None = None, **overrides: Any):
+    def __init__(self, config: Config | None = None, progress: bool = True, **overrides: Any):
+        self.progress = progress  # progress bars when an index is built on first use
         self.config = config.replace(**overrides) if config and overrides else config or Config.load(**overrides)
         self.store = IndexStore(self.config)
         self._indexes: dict[str, Any] = {}
@@ -100,7 +101,7 @@ class RAG:
         """(VectorStoreIndex, StorageContext) for the spec's node parameters; built on first use."""
         key = spec.parser_spec.key
         if key not in self._indexes:
-            self._indexes[key] = self.store.load(spec.parser_spec, progress=True)
+            self._indexes[key] = self.store.load(spec.parser_spec, progress=self.progress)
         return self._indexes[key]
 
     def query_engine(self, retriever: str | RetrieverSpec = "basic", **params: Any):
