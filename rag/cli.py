@@ -12,6 +12,11 @@ EXIT_OK, EXIT_SKIPPED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _parser() -> argparse.ArgumentParser:
+    from rag.evaluation.judges import JUDGES
+    from rag.generation import GENERATORS
+    from rag.retrieval import RETRIEVER_KINDS
+
+    kinds = " | ".join(RETRIEVER_KINDS.names())
     parser = argparse.ArgumentParser(
         prog="rag",
         description="Question answering over your PDFs, with switchable retrievers and TruLens evaluation.",
@@ -19,9 +24,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", metavar="FILE", help="TOML settings file (default: $RAG_CONFIG)")
     parser.add_argument("--storage-dir", metavar="DIR", help="where indexes and results live (default: ./storage)")
-    parser.add_argument("--llm-provider", choices=["local", "openai", "openai_like", "llamacpp"],
-                        help="generator backend (default: local)")
-    parser.add_argument("--llm-model", metavar="NAME", help="model name, or GGUF path for llamacpp")
+    parser.add_argument("--llm-provider", choices=GENERATORS.names(),
+                        help="generator backend (default: local): " + _choices_help(GENERATORS))
+    parser.add_argument("--llm-model", metavar="NAME", help="catalogue name (`rag models list`), GGUF path, "
+                                                            "or the server's model name")
     parser.add_argument("--llm-base-url", metavar="URL", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -33,8 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("query", help="answer a question from the indexed PDFs")
     p.add_argument("question")
     p.add_argument("--retriever", "-r", default="basic",
-                   help="basic | sentence_window | auto_merging, optionally with parameters: "
-                        "sentence_window:window_size=1,top_k=4")
+                   help=f"{kinds}, optionally with parameters: sentence_window:window_size=1,top_k=4")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--show-context", action="store_true", help="print the text of each source")
 
@@ -43,8 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--retriever", "-r", default="basic")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("models", help="list or fetch the bundled local models")
+    p = sub.add_parser("models", help="list or fetch the local models")
     p.add_argument("action", choices=["list", "pull"])
+    p.add_argument("names", nargs="*", metavar="NAME", help="models to pull (default: the configured generator)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("eval", help="run a question set through retriever versions and score the RAG triad")
@@ -52,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="plain text (one question per line) or JSONL with references")
     p.add_argument("--retriever", "-r", action="append", dest="retrievers", metavar="SPEC",
                    help="repeatable; default: all three kinds with their defaults")
-    p.add_argument("--judge", choices=["local", "openai"], help="triad judge (default: config, local)")
+    p.add_argument("--judge", choices=JUDGES.names(), help="triad judge (default: config, local): "
+                   + _choices_help(JUDGES))
     p.add_argument("--limit", type=int, help="only the first N questions")
     p.add_argument("--output", metavar="DIR", help="where to write CSV/JSON/PNG results")
     p.add_argument("--show-answers", action="store_true", help="print every answer with its sources and scores")
@@ -66,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("config", help="print the effective settings")
     return parser
+
+
+def _choices_help(registry: Any) -> str:
+    return "; ".join(f"{name}: {registry.help(name)}" for name in registry.names())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,7 +111,11 @@ def _quiet_libraries() -> None:
     import logging
     import warnings
 
-    warnings.filterwarnings("ignore")
+    # Libraries' deprecation notices are not for our users; our own warnings (failed questions,
+    # missing feedback) and anything else still show.
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ResourceWarning):
+        warnings.filterwarnings("ignore", category=category)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"^(?!rag\b)")
     for name in ("llama_index", "sentence_transformers", "transformers", "faiss", "httpx", "trulens"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
@@ -130,8 +145,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
               f"removed {len(report.removed)}; {report.embedded} chunks embedded).")
         for kind, entry in report.indexes.items():
             print(f"  {kind:16} {entry['nodes']:6} nodes, {entry['vectors']:6} vectors")
-        ignored = [s for s in report.skipped if s not in report.failed]
-        for s in ignored:
+        for s in report.ignored:
             print(f"  ignored {s}")
         if report.failed:
             print(f"\nSkipped {len(report.failed)} PDF(s):", file=sys.stderr)
@@ -172,16 +186,17 @@ def cmd_models(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.action == "pull":
         _quiet_libraries()
-        for path in models.pull_models(config):
+        for path in models.pull_models(config, args.names or None):
             print(f"ready: {path}")
     rows = models.list_models(config)
     if args.json:
         _print_json(rows)
     else:
         for row in rows:
-            print(f"{row['name']:14} {row['role']:10} {row['model']:48} {row['status']}")
+            size = f"{row['size_mb']:,.0f} MB" if row["size_mb"] else ""
+            print(f"{row['name']:20} {row['role']:10} {size:>9}  {row['description'][:44]:44} {row['status']}")
             if row["path"] != "-":
-                print(f"{'':14} {row['path']}")
+                print(f"{'':20} {row['path']}")
     return EXIT_OK
 
 
@@ -192,7 +207,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     questions = load_questions(args.questions)
     if args.limit:
         questions = questions[: args.limit]
-    retrievers = args.retrievers or ["basic", "sentence_window", "auto_merging"]
+    retrievers = args.retrievers or None
     results = app.evaluate(questions, retrievers=retrievers, judge=args.judge, progress=not args.json,
                            output_dir=args.output)
     if args.json:

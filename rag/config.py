@@ -29,16 +29,21 @@ class Config:
     embed_model: str = "minilm"
     embed_batch_size: int = 16  # small batches: each is padded to its longest text
 
-    # Generator. provider: local (bundled SmolLM2 via transformers), openai,
-    # openai_like (any OpenAI-compatible server at llm_base_url), llamacpp (a GGUF path).
+    # Generator. provider: local (a GGUF model run by llama.cpp in-process), openai,
+    # openai_like (any OpenAI-compatible server at llm_base_url); see `rag models list`.
     llm_provider: str = "local"
-    llm_model: str | None = None  # default per provider: smollm2-135m, gpt-3.5-turbo (the course's)
+    llm_model: str | None = None  # default per provider: qwen2.5-coder-1.5b (local), gpt-3.5-turbo (openai)
+    # llama.cpp threads: on a 2-core machine shared with other work, 2 threads collapse (see README).
+    llm_threads: int = 1
     llm_base_url: str | None = None
     llm_api_key: str | None = None  # falls back to OPENAI_API_KEY
     temperature: float = 0.1
     max_new_tokens: int = 192
     context_window: int = 8192
     request_timeout: float = 120.0
+
+    # Where indexes live: "local" (FAISS + JSON files in storage_dir).
+    store: str = "local"
 
     # Reranker: "embedding" re-scores final node text with the embedding model,
     # "none" keeps retrieval order, anything else is a CrossEncoder name or path.
@@ -60,7 +65,7 @@ class Config:
 
     # Evaluation
     database_url: str | None = None  # default: sqlite in storage_dir
-    judge: str = "local"  # local | openai
+    judge: str = "local"  # see `rag judge --help`: local (offline default), lexical, openai ...
     judge_model: str = "gpt-3.5-turbo"
     judge_base_url: str | None = None
     judge_api_key: str | None = None

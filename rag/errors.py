@@ -13,9 +13,22 @@ class InputError(RagError):
     """A path, PDF or question file the user gave cannot be used."""
 
 
+class UnreadablePdfError(InputError):
+    """One PDF cannot be read; ``reason`` says why and what to do (without the file name)."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
+
+
 class ModelUnavailableError(RagError):
     """A model is neither cached nor fetchable (typically: offline)."""
 
 
 class IndexMissingError(RagError):
     pass
+
+
+class ServerError(RagError):
+    """A model server (OpenAI or compatible) failed or could not be reached."""

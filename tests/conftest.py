@@ -10,6 +10,18 @@ os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))  # test helpers: pdfs, fake_openai
 
+# Plumbing tests run the 135M model (fast); answer quality is measured by bench/, not by tests.
+TEST_GENERATOR = "smollm2-135m"
+TIERS = ("unit", "integration", "system")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Each test's tier marker comes from its folder: tests/unit, tests/integration, tests/system."""
+    for item in items:
+        tier = Path(str(item.fspath)).parent.name
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+
 
 @pytest.fixture(scope="session")
 def root() -> Path:
@@ -30,7 +42,7 @@ def sample_app(tmp_path_factory, sample_pdfs):
     """The sample PDFs ingested once for the whole session, with the default local models."""
     from rag import RAG, Config
 
-    app = RAG(Config(storage_dir=tmp_path_factory.mktemp("storage")))
+    app = RAG(Config(storage_dir=tmp_path_factory.mktemp("storage"), llm_model=TEST_GENERATOR))
     report = app.ingest(sample_pdfs, progress=False)
     assert not report.failed
     return app

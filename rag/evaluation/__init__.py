@@ -10,11 +10,16 @@ Importing this package is cheap: TruLens (slow to import) loads only when an eva
 
 from typing import Any
 
-# Bound eagerly: a lazy name would be shadowed by the submodule ``rag.evaluation.leaderboard``
-# as soon as anything imports it. The module itself imports only the standard library.
-from rag.evaluation.leaderboard import leaderboard
+__all__ = ["evaluate", "load_questions", "leaderboard", "EvaluationResults", "Question", "TRIAD"]
 
-__all__ = ["evaluate", "load_questions", "leaderboard", "EvaluationResults", "Question"]
+TRIAD = ("context_relevance", "groundedness", "answer_relevance")
+
+
+def leaderboard(config: Any, app_name: str | None = None) -> Any:
+    """Every app version stored in the TruLens database, best first (a pandas DataFrame)."""
+    from rag.evaluation.trulens.recording import stored_leaderboard
+
+    return stored_leaderboard(config, app_name)
 
 
 def __getattr__(name: str) -> Any:

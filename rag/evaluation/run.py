@@ -13,9 +13,7 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import math
 import sys
 import time
 import warnings
@@ -27,9 +25,10 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from rag.errors import ConfigError, RagError
-from rag.evaluation.leaderboard import chart, from_rows, version_name
+from rag.evaluation.ranking import chart, from_rows, version_name
 from rag.evaluation.metrics import answer_correctness, retrieval_scores
 from rag.evaluation.questions import Question, as_questions
+from rag.generation import generator_label
 
 DEFAULT_RETRIEVERS = ("basic", "sentence_window", "auto_merging")
 DISPLAY_COLUMNS = ["rank", "retriever", "judge", "questions", "context_relevance", "groundedness",
@@ -68,56 +67,59 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] = DEFAULT_RETRI
         app_name: TruLens app name; each version is ``"<spec> llm=<model> judge=<judge>"``.
         feedback_timeout: seconds to wait for each version's feedback results.
     """
-    from rag.evaluation.providers import judge_label, make_provider
-    from rag.evaluation.recording import FEEDBACK_NAMES, make_recorder, open_session, redact, triad_metrics
-    from rag.models import embed_texts
+    from rag.embedding import embedder_for
+    from rag.evaluation.judges import judge_label, make_judge
+    from rag.evaluation.trulens.providers import provider_for
+    from rag.evaluation.trulens.recording import triad_metrics
+    from rag.evaluation.trulens.session import open_session, redact
 
     config = app.config
     judge = judge or config.judge
     label = judge_label(config, judge)
     items = as_questions(questions)
     specs = _unique_specs(app, retrievers)
-    embed = functools.partial(embed_texts, config)
-    provider = make_provider(config, judge, embed=embed)  # a missing key fails here, before any work
+    embed = embedder_for(config)
+    metrics = triad_metrics(provider_for(make_judge(config, judge, embed)))  # a missing key fails here
     session = open_session(config)
-    metrics = triad_metrics(provider)
 
     rows: list[dict[str, Any]] = []
     bar = _progress(len(specs) * len(items), progress)
     try:
         for spec in specs:
-            engine = app.query_engine(spec)
-            version = version_name(spec.name, generator_label(config), label)
-            recorder = make_recorder(engine, app_name, version, metrics, metadata={
-                "retriever": spec.name, "kind": spec.kind, "judge": label, "llm_provider": config.llm_provider,
-                "llm_model": generator_label(config), "embed_model": config.embed_model, "reranker": config.reranker,
-                "max_new_tokens": config.max_new_tokens, "temperature": config.temperature})
-            version_rows = []
-            for item in items:
-                bar.set_postfix_str(f"{spec.kind}: {item.question[:40]}")
-                version_rows.append(_run_one(engine, recorder, item, spec, version, label))
-                bar.update(1)
-            record_ids = [r["record_id"] for r in version_rows if r["record_id"]]
-            if record_ids:
-                bar.set_postfix_str(f"{spec.kind}: judging ({label})")
-                _wait_for_feedback(recorder, record_ids, feedback_timeout)
-                _attach_scores(session, version_rows, FEEDBACK_NAMES)
-            rows.extend(version_rows)
+            rows.extend(_evaluate_version(app, spec, items, metrics, session, label, app_name, embed, bar,
+                                          feedback_timeout))
     finally:
         bar.close()
-
-    for row in rows:
-        item, sources = row.pop("_item"), row.pop("_sources")
-        failed = row["error"] is not None
-        row.update(retrieval_scores(sources, item.evidence) if item.evidence and not failed
-                   else {"hit_rate": None, "mrr": None, "ndcg": None})
-        row.update(answer_correctness(row["answer"], None if failed else item.reference_answer, embed=embed))
-
     frame = pd.DataFrame(rows, columns=ROW_COLUMNS)
-    board = from_rows(frame)
-    results = EvaluationResults(rows=frame, leaderboard=board, database_url=redact(session_url(config)), judge=label)
+    results = EvaluationResults(rows=frame, leaderboard=from_rows(frame),
+                                database_url=redact(database_url(config)), judge=label)
     results.paths = write_outputs(results, _output_dir(config, output_dir))
     return results
+
+
+def _evaluate_version(app: Any, spec: Any, items: list[Question], metrics: list[Any], session: Any, label: str,
+                      app_name: str, embed: Any, bar: Any, feedback_timeout: float) -> list[dict[str, Any]]:
+    """Answer every question with one retriever version under a recorder, then collect the triad."""
+    from rag.evaluation.trulens.recording import attach_scores, make_recorder, wait_for_feedback
+
+    config = app.config
+    engine = app.query_engine(spec)
+    version = version_name(spec.name, generator_label(config), label)
+    recorder = make_recorder(engine, app_name, version, metrics, metadata={
+        "retriever": spec.name, "kind": spec.kind, "judge": label, "llm_provider": config.llm_provider,
+        "llm_model": generator_label(config), "embed_model": config.embed_model, "reranker": config.reranker,
+        "max_new_tokens": config.max_new_tokens, "temperature": config.temperature})
+    rows = []
+    for item in items:
+        bar.set_postfix_str(f"{spec.kind}: {item.question[:40]}")
+        rows.append(_run_one(engine, recorder, item, spec, version, label, embed))
+        bar.update(1)
+    record_ids = [r["record_id"] for r in rows if r["record_id"]]
+    if record_ids:
+        bar.set_postfix_str(f"{spec.kind}: judging ({label})")
+        wait_for_feedback(recorder, record_ids, feedback_timeout)
+        attach_scores(session, rows)
+    return rows
 
 
 ROW_COLUMNS = ["version", "retriever", "kind", "judge", "question", "reference_answer", "answer", "contexts",
@@ -127,19 +129,10 @@ ROW_COLUMNS = ["version", "retriever", "kind", "judge", "question", "reference_a
                "completion_tokens", "tokens", "record_id", "error"]
 
 
-def generator_label(config: Any) -> str:
-    """The generator's model name as used (the per-provider default when none is set), without spaces."""
-    from rag.models import LOCAL_GENERATOR
+def database_url(config: Any) -> str:
+    from rag.evaluation.trulens.session import database_url as url
 
-    model = config.llm_model or {"local": LOCAL_GENERATOR, "openai": "gpt-3.5-turbo"}.get(config.llm_provider)
-    model = Path(model).name if model and ("/" in model and Path(model).suffix == ".gguf") else model
-    return str(model or config.llm_provider).replace(" ", "_")
-
-
-def session_url(config: Any) -> str:
-    from rag.evaluation.recording import database_url
-
-    return database_url(config)
+    return url(config)
 
 
 def _unique_specs(app: Any, retrievers: Iterable[Any]) -> list[Any]:
@@ -156,12 +149,14 @@ def _unique_specs(app: Any, retrievers: Iterable[Any]) -> list[Any]:
     return specs
 
 
-def _run_one(engine: Any, recorder: Any, item: Question, spec: Any, version: str, label: str) -> dict[str, Any]:
-    from rag.app import sources_of
+def _run_one(engine: Any, recorder: Any, item: Question, spec: Any, version: str, label: str,
+             embed: Any) -> dict[str, Any]:
+    """One question through one version: the answer, its sources, timings and reference metrics."""
+    from rag.retrieval.engine import sources_of
 
     row: dict[str, Any] = {"version": version, "retriever": spec.name, "kind": spec.kind, "judge": label,
                            "question": item.question, "reference_answer": item.reference_answer, "record_id": None,
-                           "error": None, "answer": "", "contexts": [], "sources": [], "_sources": [], "_item": item}
+                           "error": None, "answer": "", "contexts": [], "sources": []}
     start = time.perf_counter()
     try:
         with recorder as recording:
@@ -183,7 +178,6 @@ def _run_one(engine: Any, recorder: Any, item: Question, spec: Any, version: str
         "answer": str(response.response or "").strip(),
         "contexts": [s.text for s in sources],
         "sources": [s.citation for s in sources],
-        "_sources": sources,
         "latency_s": float(timings.get("total", wall)),
         "retrieve_s": timings.get("retrieve"),
         "rerank_s": timings.get("rerank"),
@@ -192,78 +186,10 @@ def _run_one(engine: Any, recorder: Any, item: Question, spec: Any, version: str
         "completion_tokens": usage.get("completion_tokens"),
         "tokens": usage.get("total_tokens"),
     })
+    row.update(retrieval_scores(sources, item.evidence) if item.evidence
+               else {"hit_rate": None, "mrr": None, "ndcg": None})
+    row.update(answer_correctness(row["answer"], item.reference_answer, embed=embed))
     return row
-
-
-def _wait_for_feedback(recorder: Any, record_ids: list[str], timeout: float) -> None:
-    try:
-        recorder.retrieve_feedback_results(record_ids=record_ids, timeout=timeout)
-    except RuntimeError as exc:  # TruLens' timeout: keep what was computed, say what is missing
-        warnings.warn(f"Not all feedback results arrived within {timeout:.0f} s for {recorder.app_version}: {exc}",
-                      stacklevel=3)
-
-
-def _attach_scores(session: Any, rows: list[dict[str, Any]], names: Sequence[str]) -> None:
-    from rag.evaluation.recording import SCORE_COLUMNS
-
-    ids = [r["record_id"] for r in rows if r["record_id"]]
-    records, _ = session.get_records_and_feedback(record_ids=ids)
-    by_id = {rid: rec for rid, rec in records.set_index("record_id").iterrows()} if not records.empty else {}
-    for row in rows:
-        record = by_id.get(row["record_id"])
-        for name in names:
-            column = SCORE_COLUMNS[name]
-            score = None if record is None else _number(record.get(name))
-            row[column] = score
-            calls = None if record is None else record.get(f"{name}_calls")
-            row[f"{column}_reason"] = reason_text(calls) if score is not None else "not computed"
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) or number < 0 else number  # TruLens uses -1 for "unparsable"
-
-
-def reason_text(calls: Any) -> str:
-    """The judge's explanations from a TruLens ``<metric>_calls`` list, one per evaluated item."""
-    if not isinstance(calls, list):
-        return ""
-    evals = [c for c in calls if isinstance(c, dict) and c.get("span_type") == "eval"]
-    parts = []
-    for i, call in enumerate(evals, start=1):
-        meta = call.get("meta") or {}
-        text = _explain(meta.get("explanation")) or _explain((meta.get("metadata") or {}).get("reason")) \
-            or _explain((meta.get("metadata") or {}).get("reasons"))
-        score = call.get("ret")
-        prefix = f"[{i}] {float(score):.2f}: " if len(evals) > 1 and isinstance(score, (int, float)) else ""
-        if text or prefix:
-            parts.append(prefix + (text or ""))
-    return "\n".join(parts)
-
-
-def _explain(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        stripped = value.strip()
-        if stripped.startswith(("[", "{")):
-            try:
-                return _explain(json.loads(stripped))
-            except json.JSONDecodeError:
-                return stripped
-        return stripped
-    if isinstance(value, dict):
-        if "supporting_evidence" in value:  # TruLens groundedness: one dict per statement
-            score = value.get("score")
-            shown = f" ({float(score):.2f})" if isinstance(score, (int, float)) else ""
-            return f"{value.get('criteria', '')}{shown}: {value.get('supporting_evidence', '')}".strip()
-        return "; ".join(f"{k}: {_explain(v)}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return "\n".join(filter(None, (_explain(v) for v in value)))
-    return str(value)
 
 
 # ---------------------------------------------------------------- outputs

@@ -1,0 +1,1 @@
+"""One module per bundled embedding model; each defines ``PLUGIN = Embedder(...)``."""

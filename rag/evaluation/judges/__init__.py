@@ -1,0 +1,50 @@
+"""The judges of the RAG triad, by name (the ``judge`` setting; one module each in this folder).
+
+A judge scores three things, each as ``(score in [0, 1], reason)`` with ``score >= 0.5``
+meaning relevant / grounded:
+
+- ``context_relevance(question, context)``
+- ``groundedness(contexts: list[str], answer)``
+- ``answer_relevance(question, answer)``
+
+Evaluation hands judges to TruLens through :mod:`rag.evaluation.trulens`; ``rag judge``
+calls them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from rag.registry import Registry
+
+Embed = Callable[[list[str]], Any]  # texts -> L2-normalised rows
+
+METRICS = ("context_relevance", "groundedness", "answer_relevance")
+
+
+@dataclass(frozen=True)
+class Judge:
+    name: str
+    help: str
+    make: Callable[[Any, Embed], Any]  # (config, embed) -> object with the three methods above
+    label: Callable[[Any], str] | None = None  # stable name stored with every score; default: name
+    order: int = 100
+
+    def label_for(self, config: Any) -> str:
+        return self.label(config) if self.label else self.name
+
+
+JUDGES: Registry[Judge] = Registry("judge", "judge", "rag.evaluation.judges")
+
+
+def make_judge(config: Any, name: str | None = None, embed: Embed | None = None) -> Any:
+    """The judge named ``name`` (default ``config.judge``), using ``embed`` or the configured embedder."""
+    from rag.embedding import embedder_for
+
+    entry = JUDGES.get(name or config.judge)
+    return entry.make(config, embed or embedder_for(config))
+
+
+def judge_label(config: Any, name: str | None = None) -> str:
+    return JUDGES.get(name or config.judge).label_for(config)

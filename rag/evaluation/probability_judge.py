@@ -1,0 +1,408 @@
+"""Offline RAG-triad judge: a local instruct LLM's P("yes"), combined with the lexical judge, calibrated.
+
+Each check is ONE forward pass of a llama.cpp model (``max_tokens=1``, no generation): the
+model reads a yes/no question and we read the probability of its first token being "yes"
+against "no" (``top_logprobs``). That probability alone is badly calibrated (the 1.5B Qwen says
+"no" to many faithful answers), and on chit-chat the bag-of-words judge is already strong, so
+the score is a small logistic model over a handful of features:
+
+- groundedness: logit P(yes) of the weakest claim, the mean claim logit, the lexical judge's
+  logit, and how many numbers of the answer are absent from the context;
+- context relevance: logit P(yes) that the passage holds the needed information, the MiniLM
+  cosine (best window), the share of key question words present;
+- answer relevance: logit P(yes) that the response addresses the question, the MiniLM cosine.
+
+The coefficients are constants below, fitted by ``bench/calibrate_judge.py`` (class-balanced,
+L2-regularised, weights on the LLM features kept >= 0 so a score never falls as P(yes) rises).
+``score >= 0.5`` means grounded / relevant.
+
+Prompts put what is shared first (instructions, then the context or the question) and what
+varies last (the claim, the passage), so llama.cpp reuses the KV cache of the shared prefix:
+the claims of one answer pay only for their own tokens.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from rag.evaluation.judges.lexical import (
+    FUNCTION_WORDS,
+    QUESTION_WORDS,
+    LocalJudge,
+    is_refusal,
+    sentences,
+    stem,
+    words,
+)
+
+Embed = Callable[[list[str]], np.ndarray]
+
+DEFAULT_MODEL = "qwen2.5-coder-1.5b"
+CONTEXT_WINDOW = 4096
+PROMPT_VERSION = "pj-v1"  # change when a prompt changes: the calibration cache keys on it
+
+LOGIT_CLIP = 10.0  # |logit| cap: P(yes) of 1e-9 and 1e-5 mean the same "no"
+TOP_LOGPROBS = 20
+YES = frozenset({"yes", "y", "true", "supported", "correct"})
+NO = frozenset({"no", "n", "false", "not", "unsupported", "incorrect"})
+
+# ---------------------------------------------------------------------------------- prompts
+
+GROUNDED_SYSTEM = (
+    "You are a strict fact checker. You are given a source text and one claim. The claim is supported "
+    "only if everything it states (names, numbers, dates, quantities, negations, who did what, causes) "
+    "is stated in the source or follows directly from it. A claim that changes a number, gives a fact "
+    "to the wrong person or thing, reverses a statement, or adds a detail the source does not give is "
+    "NOT supported. Opinions and personal remarks are not supported. Answer with one word: yes or no."
+)
+GROUNDED_USER = "Source:\n{context}\n\nIs the following claim supported by the source? Answer yes or no.\nClaim: "
+
+CONTEXT_SYSTEM = (
+    "You judge search results. You are given a question and one passage. Answer yes if the passage "
+    "contains the information needed to answer the question (the answer may be worded differently). "
+    "Answer no if the passage only mentions the same topic, names or words but does not give what "
+    "is asked, or gives it for a different person, thing, place or year. Answer with one word: yes or no."
+)
+CONTEXT_USER = "Question: {question}\n\nDoes the following passage contain the information needed to answer the question? Answer yes or no.\nPassage:\n"
+
+ANSWER_SYSTEM = (
+    "You judge answers. You are given a question and a response. Answer yes if the response addresses "
+    "the question: it attempts to answer what was asked (whether or not it is correct). Answer no if it "
+    "talks about something else, or declines to answer. Answer with one word: yes or no."
+)
+ANSWER_USER = "Question: {question}\n\nDoes the following response address the question? Answer yes or no.\nResponse:\n"
+
+# ---------------------------------------------------------------------------------- calibration
+# Logistic models: score = sigmoid(bias + sum(weight * feature)). Fitted by bench/calibrate_judge.py
+# (class-balanced, each dataset weighted equally, L2 C=1.0, LLM weights >= 0) with
+# qwen2.5-coder-1.5b-instruct Q4_K_M, prompts pj-v1, on 2026-05-25 over:
+#   groundedness: BEGIN dev (WoW) sample + bench/judge_sets/groundedness_adversarial.jsonl
+#   context_relevance: MS MARCO sample + HotpotQA dev (supporting vs distractor) sample
+#                      + bench/judge_sets/context_relevance_adversarial.jsonl
+#   answer_relevance: HotpotQA-derived pairs (answer sentence vs other question's / distractor sentence)
+# Feature order is the tuple in FEATURES; the bench prints the fit and the held-out numbers.
+FEATURES = {
+    "groundedness": ("min_logit", "mean_logit", "lexical_logit", "missing_numbers"),
+    "context_relevance": ("logit", "cosine", "coverage"),
+    "answer_relevance": ("logit", "cosine"),
+}
+COEFFICIENTS: dict[str, dict[str, Any]] = {
+    "groundedness": {"bias": 0.0, "weights": (0.35, 0.15, 0.45, -1.0)},
+    "context_relevance": {"bias": -4.0, "weights": (0.4, 5.0, 1.0)},
+    "answer_relevance": {"bias": -2.0, "weights": (0.3, 6.0)},
+}
+
+MAX_CLAIMS = 12  # longer answers: neighbouring sentences are judged together
+MIN_CLAIM_WORDS = 4  # "Yes." or "It is." is no claim of its own: it joins a neighbour
+MAX_CLAIM_TOKENS = 256
+WINDOW_WORDS = 80  # a long context is cut into windows of about this many words
+SAFETY_TOKENS = 48  # chat template and rounding
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    return max(-LOGIT_CLIP, min(LOGIT_CLIP, math.log(p / (1 - p))))
+
+
+def p_yes(response: dict) -> float:
+    """P(yes) / (P(yes) + P(no)) over the first token's top alternatives (any case or spacing).
+
+    0.5 when neither appears (the model wanted to say something else: no evidence either way).
+    """
+    try:
+        top = response["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+    except (KeyError, IndexError, TypeError):
+        return 0.5
+    yes = no = 0.0
+    for item in top:
+        token = str(item.get("token", "")).strip().lower().strip(".,:!\"'")
+        if token in YES:
+            yes += math.exp(item["logprob"])
+        elif token in NO:
+            no += math.exp(item["logprob"])
+    return yes / (yes + no) if yes + no > 0 else 0.5
+
+
+def split_claims(answer: str, max_claims: int = MAX_CLAIMS) -> list[str]:
+    """The answer's sentences that make a claim: abstentions dropped, fragments joined to a neighbour."""
+    claims: list[str] = []
+    pending = ""  # a fragment waiting for the sentence after it
+    for sentence in sentences(answer or ""):
+        if is_refusal(sentence):
+            continue
+        if pending:
+            sentence, pending = pending + " " + sentence, ""
+        if len(sentence.split()) < MIN_CLAIM_WORDS:
+            if claims:
+                claims[-1] = claims[-1] + " " + sentence
+            else:
+                pending = sentence
+            continue
+        claims.append(sentence)
+    if pending:
+        claims.append(pending)
+    while len(claims) > max_claims:  # merge neighbours pairwise until few enough
+        claims = [" ".join(claims[i:i + 2]) for i in range(0, len(claims), 2)]
+    return claims
+
+
+def numbers(text: str) -> set[str]:
+    """Numbers as the lexical judge reads them ("1,000" -> "1000", "two" -> "2")."""
+    out = set()
+    for w in words(text):
+        if re.fullmatch(r"\d+(?:\.\d+)?", w):
+            out.add(w.rstrip("0").rstrip(".") if "." in w else w)
+    return out
+
+
+class ProbabilityJudge:
+    """Context relevance, groundedness and answer relevance from a local LLM's P(yes), calibrated."""
+
+    threshold = 0.5
+    THRESHOLD = 0.5
+    name = "probability (local LLM P(yes) + lexical, calibrated)"
+
+    def __init__(self, engine: Any, embed: Embed, lexical: LocalJudge | None = None, *,
+                 context_window: int | None = None, coefficients: dict | None = None):
+        self.engine = engine
+        self.embed = embed
+        self.lexical = lexical if lexical is not None else LocalJudge(embed)
+        self.context_window = int(context_window or getattr(engine, "context_window", None) or CONTEXT_WINDOW)
+        self.coefficients = coefficients or COEFFICIENTS
+        self._fixed_tokens: dict[tuple[str, str], int] = {}
+        self.last_usage: dict = {}
+        self.last_timings: dict = {}
+        self.checks = 0  # LLM forward passes so far (for benchmarks)
+
+    @classmethod
+    def from_config(cls, config: Any, *, model: str | None = None, embed: Embed | None = None,
+                    fetch: bool = True) -> "ProbabilityJudge":
+        """The judge with the catalogue model ``model`` (default qwen2.5-coder-1.5b) or a GGUF path."""
+        from rag.generation.llamacpp_engine import get_engine
+
+        path = resolve_model(model or DEFAULT_MODEL, Path(config.model_cache_dir), fetch=fetch)
+        threads = int(getattr(config, "llm_threads", None) or 1)
+        engine = get_engine(path, threads=threads, context_window=CONTEXT_WINDOW)
+        if embed is None:
+            from rag.embedding import embedder_for
+
+            embed = embedder_for(config)
+        return cls(engine, embed)
+
+    # ------------------------------------------------------------------ groundedness
+
+    def groundedness(self, contexts: list[str] | str, answer: str) -> tuple[float, str]:
+        f = self.groundedness_features(contexts, answer)
+        if "score" in f:  # decided without the model
+            return f["score"], f["reason"]
+        score = self.combine("groundedness", f)
+        p, claim = f["weakest_p"], f["weakest_claim"]
+        short = claim if len(claim) <= 80 else claim[:77] + "..."
+        verdict = "grounded" if score >= self.threshold else "not grounded"
+        n = len(f["claim_p"])
+        detail = (f"least supported of {n} claim{'s' * (n != 1)}: \"{short}\" (P(yes) {p:.2f})"
+                  if n > 1 else f"P(yes) {p:.2f} for \"{short}\"")
+        extra = [f"lexical {f['lexical_score']:.2f}"]
+        if f["missing_numbers"]:
+            extra.append("numbers not in the context: " + ", ".join(f["missing_number_list"][:4]))
+        return score, f"Answer looks {verdict}: {detail}; {'; '.join(extra)}."
+
+    def groundedness_features(self, contexts: list[str] | str, answer: str) -> dict:
+        """Raw measures behind :meth:`groundedness` (one LLM check per claim), or a final verdict."""
+        if isinstance(contexts, str):
+            contexts = [contexts]
+        contexts = [c for c in (contexts or []) if c and c.strip()]
+        if not sentences(answer or ""):
+            return {"score": 0.0, "reason": "The answer is empty: nothing to check."}
+        claims = split_claims(answer)
+        if not claims:  # as in TruLens, an abstention makes no claim and counts as grounded
+            return {"score": 1.0, "reason": "The answer abstains, so it makes no unsupported claim."}
+        if not contexts:
+            return {"score": 0.0, "reason": "There is no context to support the answer."}
+
+        claims = [self._truncate(c, MAX_CLAIM_TOKENS) for c in claims]
+        fixed = self._fixed(GROUNDED_SYSTEM, GROUNDED_USER.format(context=""))
+        budget = self.context_window - fixed - max(self._tokens(c) for c in claims) - SAFETY_TOKENS
+        context = self.fit_context("\n\n".join(contexts), budget, query=" ".join(claims))
+        prefix = GROUNDED_USER.format(context=context)  # identical for every claim: KV cache reused
+        claim_p = [self._ask(GROUNDED_SYSTEM, prefix + claim) for claim in claims]
+
+        lexical_score, _ = self.lexical.groundedness(contexts, answer)
+        missing = sorted(numbers(" ".join(claims)) - numbers(" ".join(contexts)))
+        weakest = int(np.argmin(claim_p))
+        logits = [_logit(p) for p in claim_p]
+        return {
+            "claims": claims, "claim_p": claim_p,
+            "weakest_claim": claims[weakest], "weakest_p": claim_p[weakest],
+            "min_logit": min(logits), "mean_logit": float(np.mean(logits)),
+            "lexical_score": float(lexical_score), "lexical_logit": _logit(lexical_score),
+            "missing_numbers": float(min(len(missing), 2)), "missing_number_list": missing,
+            "context_truncated": len(context) < len("\n\n".join(contexts)),
+        }
+
+    # ------------------------------------------------------------------ context relevance
+
+    def context_relevance(self, question: str, context: str) -> tuple[float, str]:
+        f = self.context_relevance_features(question, context)
+        if "score" in f:
+            return f["score"], f["reason"]
+        score = self.combine("context_relevance", f)
+        verdict = "relevant" if score >= self.threshold else "not relevant"
+        detail = f"P(yes) {f['p']:.2f} that it holds the answer, embedding similarity {f['cosine']:.2f}"
+        if f["key_words"]:
+            detail += f", {f['key_present']}/{f['key_words']} key question words present"
+            if f["missing_words"]:
+                detail += " (missing: " + ", ".join(f["missing_words"][:4]) + ")"
+        return score, f"Context looks {verdict}: {detail}."
+
+    def context_relevance_features(self, question: str, context: str) -> dict:
+        if not context or not context.strip():
+            return {"score": 0.0, "reason": "The context is empty."}
+        if not question or not question.strip():
+            return {"score": 0.0, "reason": "The question is empty."}
+        question = self._truncate(question, MAX_CLAIM_TOKENS)
+        prefix = CONTEXT_USER.format(question=question)  # shared by every chunk of one question
+        budget = self.context_window - self._fixed(CONTEXT_SYSTEM, prefix) - SAFETY_TOKENS
+        passage = self.fit_context(context, budget, query=question)
+        p = self._ask(CONTEXT_SYSTEM, prefix + passage)
+
+        cosine = self.lexical._cosine(question, context)
+        key = list(dict.fromkeys(w for w in words(question)
+                                 if w not in FUNCTION_WORDS and w not in QUESTION_WORDS))
+        present = {stem(w) for w in words(context)}
+        missing = [w for w in key if stem(w) not in present]
+        coverage = 1 - len(missing) / len(key) if key else 1.0
+        return {"p": p, "logit": _logit(p), "cosine": float(cosine), "coverage": coverage,
+                "key_words": len(key), "key_present": len(key) - len(missing), "missing_words": missing}
+
+    # ------------------------------------------------------------------ answer relevance
+
+    def answer_relevance(self, question: str, answer: str) -> tuple[float, str]:
+        f = self.answer_relevance_features(question, answer)
+        if "score" in f:
+            return f["score"], f["reason"]
+        score = self.combine("answer_relevance", f)
+        verdict = "addresses" if score >= self.threshold else "does not address"
+        return score, (f"Answer {verdict} the question: P(yes) {f['p']:.2f}, "
+                       f"embedding similarity {f['cosine']:.2f}.")
+
+    def answer_relevance_features(self, question: str, answer: str) -> dict:
+        if not answer or not answer.strip():
+            return {"score": 0.0, "reason": "The answer is empty."}
+        if not question or not question.strip():
+            return {"score": 0.0, "reason": "The question is empty."}
+        # Abstaining sentences answer nothing (as in LocalJudge): judge whatever else the answer says.
+        substance = " ".join(s for s in sentences(answer) if not is_refusal(s))
+        if not substance:
+            return {"score": 0.0, "reason": "The answer declines to answer (e.g. says the context lacks the information)."}
+        question = self._truncate(question, MAX_CLAIM_TOKENS)
+        prefix = ANSWER_USER.format(question=question)
+        budget = self.context_window - self._fixed(ANSWER_SYSTEM, prefix) - SAFETY_TOKENS
+        response = self.fit_context(substance, budget, query=question)
+        p = self._ask(ANSWER_SYSTEM, prefix + response)
+        cosine = self.lexical._cosine(question, substance)
+        return {"p": p, "logit": _logit(p), "cosine": float(cosine)}
+
+    # ------------------------------------------------------------------ shared
+
+    def combine(self, metric: str, features: dict) -> float:
+        """The calibrated score: sigmoid of the fitted linear model over FEATURES[metric]."""
+        c = self.coefficients[metric]
+        z = c["bias"] + sum(w * float(features[name]) for w, name in zip(c["weights"], FEATURES[metric]))
+        return _sigmoid(z)
+
+    def fit_context(self, text: str, budget: int, *, query: str) -> str:
+        """``text`` if it fits ``budget`` tokens, else its windows most similar to ``query``, in order."""
+        budget = max(budget, 32)
+        if self._tokens(text) <= budget:
+            return text
+        windows = self._windows(text)
+        vectors = np.asarray(self.embed(windows + [query]))
+        similarity = vectors[:-1] @ vectors[-1]
+        chosen, used = [], 0
+        separator = self._tokens("\n...\n")
+        for i in np.argsort(-similarity):
+            cost = self._tokens(windows[i]) + separator
+            if used + cost > budget:
+                continue  # a shorter, less similar window may still fit
+            chosen.append(int(i))
+            used += cost
+        if not chosen:  # even the best window is too long: cut it
+            return self._truncate(windows[int(np.argmax(similarity))], budget)
+        return "\n...\n".join(windows[i] for i in sorted(chosen))
+
+    @staticmethod
+    def _windows(text: str) -> list[str]:
+        """Consecutive sentences grouped into windows of about WINDOW_WORDS words."""
+        pieces: list[str] = []
+        for s in sentences(text):
+            tokens = s.split()
+            pieces.extend(" ".join(tokens[i:i + WINDOW_WORDS]) for i in range(0, len(tokens), WINDOW_WORDS))
+        windows, current, n = [], [], 0
+        for piece in pieces:
+            size = len(piece.split())
+            if current and n + size > WINDOW_WORDS:
+                windows.append(" ".join(current))
+                current, n = [], 0
+            current.append(piece)
+            n += size
+        if current:
+            windows.append(" ".join(current))
+        return windows or [text]
+
+    def _truncate(self, text: str, max_tokens: int) -> str:
+        if self._tokens(text) <= max_tokens:
+            return text
+        tokens = text.split()
+        keep = max(1, int(len(tokens) * max_tokens / self._tokens(text) * 0.9))
+        while keep > 1 and self._tokens(" ".join(tokens[:keep])) > max_tokens:
+            keep = int(keep * 0.8)
+        return " ".join(tokens[:keep])
+
+    def _tokens(self, text: str) -> int:
+        return int(self.engine.count_tokens(text))
+
+    def _fixed(self, system: str, user: str) -> int:
+        """Tokens of the parts of a prompt other than the text being fitted (cached per prompt)."""
+        key = (system, user)
+        count = self._fixed_tokens.get(key)
+        if count is None:
+            if len(self._fixed_tokens) >= 256:
+                self._fixed_tokens.clear()
+            count = self._fixed_tokens[key] = self._tokens(system) + self._tokens(user)
+        return count
+
+    def _ask(self, system: str, user: str) -> float:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        response = self.engine.chat(messages, max_tokens=1, temperature=0.0, logprobs=True,
+                                    top_logprobs=TOP_LOGPROBS, seed=0)
+        self.checks += 1
+        self.last_usage = response.get("usage", {}) if isinstance(response, dict) else {}
+        self.last_timings = response.get("timings", {}) if isinstance(response, dict) else {}
+        return p_yes(response)
+
+
+def resolve_model(name_or_path: str, cache_dir: Path, *, fetch: bool = True) -> Path:
+    """A catalogue name or GGUF path as a file path; falls back to ``<cache>/gguf/<file>``."""
+    try:
+        from rag.generation.catalogue import resolve_gguf
+    except ImportError:  # catalogue missing: the conventional place
+        resolve_gguf = None
+    if resolve_gguf is not None:
+        return Path(resolve_gguf(name_or_path, Path(cache_dir), fetch=fetch, progress=False))
+    path = Path(os.path.expanduser(name_or_path))
+    if path.is_file():
+        return path
+    files = {"qwen2.5-coder-1.5b": "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+             "qwen2.5-coder-0.5b": "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"}
+    return Path(cache_dir) / "gguf" / files.get(name_or_path, name_or_path)

@@ -1,0 +1,200 @@
+"""Recording under TruLens: the RAG-triad metrics, quiet recorders, and reading scores back.
+
+- :func:`triad_metrics` defines the course's triad with the course's selectors.
+- :func:`make_recorder` wraps a query engine in a ``TruLlama`` recorder without printing
+  TruLlama's hundreds of "instrumenting ..." lines.
+- :func:`record_scores` reads each record's scores and the judge's reasons.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+CONTEXT_RELEVANCE = "Context Relevance"
+GROUNDEDNESS = "Groundedness"
+ANSWER_RELEVANCE = "Answer Relevance"
+FEEDBACK_NAMES = (CONTEXT_RELEVANCE, GROUNDEDNESS, ANSWER_RELEVANCE)
+# Column names used in our result tables.
+SCORE_COLUMNS = {CONTEXT_RELEVANCE: "context_relevance", GROUNDEDNESS: "groundedness",
+                 ANSWER_RELEVANCE: "answer_relevance"}
+
+
+# ---------------------------------------------------------------- metrics
+
+def triad_metrics(provider: Any) -> list[Any]:
+    """The RAG triad as TruLens ``Metric``s, with the course's selectors.
+
+    - Context Relevance: question vs. each retrieved chunk (``collect_list=False``), ``np.mean``.
+    - Groundedness: all retrieved chunks together (``collect_list=True``) vs. the answer.
+    - Answer Relevance: question vs. answer.
+
+    The retrieved chunks are those of the outermost retrieval span, i.e. the query engine's
+    final nodes after sentence-window replacement, merging and rerank: what the LLM saw.
+    """
+    from trulens.core import Metric
+
+    groundedness_kwargs: dict[str, Any] = {}
+    if hasattr(provider, "endpoint") and provider.endpoint is not None:
+        from trulens.core.metric.metric import GroundednessConfigs
+
+        # TruLens' default sentence splitting calls nltk.download() (network) on every call;
+        # let the judge LLM split the answer into statements instead.
+        groundedness_kwargs["groundedness_configs"] = GroundednessConfigs(
+            use_sent_tokenize=False, filter_trivial_statements=False)
+
+    context_relevance = (
+        Metric(provider.context_relevance_with_cot_reasons, name=CONTEXT_RELEVANCE)
+        .on_input("question")
+        .on_context("context", collect_list=False)
+        .aggregate(np.mean)
+    )
+    groundedness = (
+        Metric(provider.groundedness_measure_with_cot_reasons, name=GROUNDEDNESS, **groundedness_kwargs)
+        .on_context("source", collect_list=True)
+        .on_output("statement")
+    )
+    answer_relevance = (
+        Metric(provider.relevance_with_cot_reasons, name=ANSWER_RELEVANCE)
+        .on_input("prompt")
+        .on_output("response")
+    )
+    return [context_relevance, groundedness, answer_relevance]
+
+
+# ---------------------------------------------------------------- recorder
+
+def make_recorder(engine: Any, app_name: str, app_version: str, metrics: list[Any],
+                  metadata: dict[str, Any] | None = None):
+    """A ``TruLlama`` recorder for one app version; instrumentation output is swallowed.
+
+    Feedback is computed when :meth:`retrieve_feedback_results` is called (synchronously),
+    so the background evaluator thread is not started.
+    """
+    from trulens.apps.llamaindex import TruLlama
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        recorder = TruLlama(engine, app_name=app_name, app_version=app_version, feedbacks=metrics,
+                            metadata=dict(metadata or {}), start_evaluator=False)
+    return recorder
+
+
+# ---------------------------------------------------------------- reading back
+
+def wait_for_feedback(recorder: Any, record_ids: list[str], timeout: float) -> None:
+    try:
+        recorder.retrieve_feedback_results(record_ids=record_ids, timeout=timeout)
+    except RuntimeError as exc:  # TruLens' timeout: keep what was computed, say what is missing
+        _warn(f"Not all feedback results arrived within {timeout:.0f} s for {recorder.app_version}: {exc}")
+
+
+def attach_scores(session: Any, rows: list[dict[str, Any]], names: Sequence[str] = FEEDBACK_NAMES) -> None:
+    """Set each row's score columns and ``<column>_reason`` from its TruLens record."""
+    ids = [r["record_id"] for r in rows if r["record_id"]]
+    records, _ = session.get_records_and_feedback(record_ids=ids)
+    by_id = {rid: rec for rid, rec in records.set_index("record_id").iterrows()} if not records.empty else {}
+    for row in rows:
+        record = by_id.get(row["record_id"])
+        for name in names:
+            column = SCORE_COLUMNS[name]
+            score = None if record is None else _number(record.get(name))
+            row[column] = score
+            calls = None if record is None else record.get(f"{name}_calls")
+            row[f"{column}_reason"] = reason_text(calls) if score is not None else "not computed"
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) or number < 0 else number  # TruLens uses -1 for "unparsable"
+
+
+def reason_text(calls: Any) -> str:
+    """The judge's explanations from a TruLens ``<metric>_calls`` list, one per evaluated item."""
+    if not isinstance(calls, list):
+        return ""
+    evals = [c for c in calls if isinstance(c, dict) and c.get("span_type") == "eval"]
+    parts = []
+    for i, call in enumerate(evals, start=1):
+        meta = call.get("meta") or {}
+        text = _explain(meta.get("explanation")) or _explain((meta.get("metadata") or {}).get("reason")) \
+            or _explain((meta.get("metadata") or {}).get("reasons"))
+        score = call.get("ret")
+        prefix = f"[{i}] {float(score):.2f}: " if len(evals) > 1 and isinstance(score, (int, float)) else ""
+        if text or prefix:
+            parts.append(prefix + (text or ""))
+    return "\n".join(parts)
+
+
+def _explain(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith(("[", "{")):
+            try:
+                return _explain(json.loads(stripped))
+            except json.JSONDecodeError:
+                return stripped
+        return stripped
+    if isinstance(value, dict):
+        if "supporting_evidence" in value:  # TruLens groundedness: one dict per statement
+            score = value.get("score")
+            shown = f" ({float(score):.2f})" if isinstance(score, (int, float)) else ""
+            return f"{value.get('criteria', '')}{shown}: {value.get('supporting_evidence', '')}".strip()
+        return "; ".join(f"{k}: {_explain(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "\n".join(filter(None, (_explain(v) for v in value)))
+    return str(value)
+
+
+def stored_leaderboard(config: Any, app_name: str | None = None) -> Any:
+    """The leaderboard of every app version in the TruLens database, with the judge of each.
+
+    Built on ``TruSession.get_leaderboard()`` (mean feedback per app version, latency, cost);
+    ``retriever``, ``llm`` and ``judge`` are read from the version name, ``records`` counted.
+    """
+    import pandas as pd
+
+    from rag.evaluation import TRIAD
+    from rag.evaluation.ranking import parse_version, rank
+    from rag.evaluation.trulens.session import open_session
+
+    session = open_session(config)
+    raw = session.get_leaderboard()
+    if raw is None or raw.empty:
+        return pd.DataFrame(columns=["rank", "app_name", "version", "retriever", "llm", "judge", *TRIAD,
+                                     "triad", "latency_s", "records"])
+    df = raw.reset_index().rename(columns={"app_version": "version", "latency": "latency_s", **SCORE_COLUMNS})
+    if app_name is not None:
+        df = df[df["app_name"] == app_name]
+    parsed = df["version"].map(parse_version)
+    for key in ("retriever", "llm", "judge"):
+        df[key] = parsed.map(lambda p, k=key: p[k])
+    for col in TRIAD:
+        if col not in df:
+            df[col] = float("nan")
+    df["triad"] = df[list(TRIAD)].mean(axis=1, skipna=False)
+    records, _ = session.get_records_and_feedback()
+    if records is not None and not records.empty:
+        counts = records.groupby(["app_name", "app_version"]).size()
+        df["records"] = [int(counts.get((a, v), 0)) for a, v in zip(df["app_name"], df["version"])]
+    else:
+        df["records"] = 0
+    first = ["app_name", "version", "retriever", "llm", "judge", *TRIAD, "triad", "latency_s", "records"]
+    df = df[first + [c for c in df.columns if c not in first]]
+    return rank(df.reset_index(drop=True))
+
+
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, stacklevel=3)

@@ -1,0 +1,1 @@
+"""One module per generator provider; each defines ``PLUGIN = Generator(...)``."""

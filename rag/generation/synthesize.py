@@ -1,0 +1,105 @@
+"""Stage 5: write the answer from numbered sources, citing them, and nothing else."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.base.response.schema import Response
+from llama_index.core.prompts import PromptTemplate
+from llama_index.core.response_synthesizers.base import BaseSynthesizer
+from llama_index.core.schema import MetadataMode
+
+SYSTEM_PROMPT = (
+    "You answer questions using only the numbered sources given to you. "
+    "Cite the sources you used with their numbers in square brackets, like [1] or [2]. "
+    "If the sources do not contain the answer, say exactly: "
+    "\"The provided documents do not contain the answer.\" Do not use outside knowledge."
+)
+
+QUESTION_TEMPLATE = PromptTemplate(
+    "Sources:\n{context}\n\n"
+    "Question: {question}\n"
+    "Answer briefly from the sources above, with citations like [1]."
+)
+
+NO_ANSWER = "The provided documents do not contain the answer."
+
+
+class CitingSynthesizer(BaseSynthesizer):
+    """One LLM call over numbered chunks; the context is trimmed to fit the model's window."""
+
+    def __init__(self, llm: Any, context_window: int, max_new_tokens: int, **kwargs: Any):
+        super().__init__(llm=llm, empty_response=NO_ANSWER, **kwargs)
+        self._context_window = context_window
+        self._max_new_tokens = max_new_tokens
+        self._template = QUESTION_TEMPLATE
+
+    def _get_prompts(self) -> dict[str, Any]:
+        return {"question_template": self._template}
+
+    def _update_prompts(self, prompts: dict[str, Any]) -> None:
+        if "question_template" in prompts:
+            self._template = prompts["question_template"]
+
+    def messages(self, question: str, chunks: Sequence[str]) -> list[ChatMessage]:
+        budget = self._context_window - self._max_new_tokens - 200 - self._count(SYSTEM_PROMPT + question)
+        numbered, used = [], 0
+        for i, chunk in enumerate(chunks, start=1):
+            block = f"[{i}] {chunk.strip()}"
+            cost = self._count(block)
+            if used + cost > budget:
+                # Keep the beginning of the chunk that does not fit, in proportion to what is left.
+                room = max(budget - used, 0)
+                block = block[: int(len(block) * room / max(cost, 1))]
+                if not block:
+                    break
+            numbered.append(block)
+            used += self._count(block)
+        context = "\n\n".join(numbered)
+        return [
+            ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT),
+            ChatMessage(role=MessageRole.USER, content=self._template.format(context=context, question=question)),
+        ]
+
+    def synthesize(self, query: Any, nodes: Sequence[Any], additional_source_nodes: Any = None,
+                   **kwargs: Any) -> Response:
+        """One chat call over the numbered nodes; the response's metadata has ``usage`` and ``finish_reason``."""
+        question = query if isinstance(query, str) else query.query_str
+        if not nodes:
+            return Response(NO_ANSWER, source_nodes=[], metadata={"usage": {}, "finish_reason": None})
+        chunks = [n.node.get_content(metadata_mode=MetadataMode.LLM) for n in nodes]
+        response = self._llm.chat(self.messages(question, chunks))
+        extra = getattr(response, "additional_kwargs", None) or {}
+        return Response((response.message.content or "").strip() or NO_ANSWER,
+                        source_nodes=list(nodes) + list(additional_source_nodes or []),
+                        metadata={"usage": token_usage(extra),
+                                  "finish_reason": extra.get("finish_reason") or _raw_finish_reason(response.raw)})
+
+    def get_response(self, query_str: str, text_chunks: Sequence[str], **kwargs: Any) -> str:
+        response = self._llm.chat(self.messages(query_str, text_chunks))
+        return (response.message.content or "").strip() or NO_ANSWER
+
+    async def aget_response(self, query_str: str, text_chunks: Sequence[str], **kwargs: Any) -> str:
+        response = await self._llm.achat(self.messages(query_str, text_chunks))
+        return (response.message.content or "").strip() or NO_ANSWER
+
+    def _count(self, text: str) -> int:
+        counter = getattr(self._llm, "count_tokens", None)
+        return counter(text) if counter else len(text) // 4 + 1
+
+
+def token_usage(extra: dict[str, Any]) -> dict[str, int]:
+    """Token counts from an LLM response's ``additional_kwargs`` (our LLMs and OpenAI's both fill them)."""
+    prompt = int(extra.get("prompt_tokens", 0) or 0)
+    completion = int(extra.get("completion_tokens", 0) or 0)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _raw_finish_reason(raw: Any) -> str | None:
+    """``choices[0].finish_reason`` of an OpenAI-style raw response (object or dict), if any."""
+    try:
+        choice = (raw["choices"] if isinstance(raw, dict) else raw.choices)[0]
+        return choice["finish_reason"] if isinstance(choice, dict) else choice.finish_reason
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return None

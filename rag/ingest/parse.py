@@ -1,0 +1,93 @@
+"""Stage 2: split a PDF's text into the nodes each retriever kind needs, pages attached."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rag.types import PdfText
+
+if TYPE_CHECKING:
+    from llama_index.core.schema import BaseNode
+
+# Bump when node contents or metadata change, so cached nodes are rebuilt.
+NODE_FORMAT = 2
+
+# Page keys are for citations, not for similarity: keep them out of embeddings.
+PAGE_KEYS = ["page", "page_end"]
+
+
+@dataclass(frozen=True)
+class ParserSpec:
+    """Which nodes to build: a retriever kind and the parameters that shape its nodes."""
+
+    kind: str
+    params: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def of(cls, kind: str, params: dict[str, Any]) -> "ParserSpec":
+        return cls(kind, tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())))
+
+    @property
+    def key(self) -> str:
+        """Stable short id, used for cache and index folder names."""
+        blob = json.dumps([NODE_FORMAT, self.kind, self.params], sort_keys=True, default=list)
+        return f"{self.kind}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **{k: list(v) if isinstance(v, tuple) else v for k, v in self.params}}
+
+
+@dataclass
+class ParsedNodes:
+    """All nodes of one document for one spec; ``embed`` marks the ones that get vectors."""
+
+    nodes: list[BaseNode]
+    embed: list[bool]
+
+
+def parse(spec: ParserSpec, pdf: PdfText) -> ParsedNodes:
+    """The nodes of ``pdf`` for ``spec``, built by the spec's retriever kind, with pages attached."""
+    from llama_index.core import Document
+
+    from rag.retrieval import RETRIEVER_KINDS
+
+    kind = RETRIEVER_KINDS.get(spec.kind)
+    document = Document(
+        text=pdf.text,
+        id_=f"{pdf.name}@{pdf.sha256[:16]}",
+        metadata={"file_name": pdf.name},
+        excluded_embed_metadata_keys=list(PAGE_KEYS),
+    )
+    nodes = kind.node_parser(dict(spec.params)).get_nodes_from_documents([document])
+    _attach_pages(nodes, pdf)
+    return ParsedNodes(nodes=nodes, embed=kind.embedded(nodes))
+
+
+def _attach_pages(nodes: list[BaseNode], pdf: PdfText) -> None:
+    """Set ``page``/``page_end`` from where each node's text sits in the merged document.
+
+    Parsers report offsets inconsistently (hierarchy levels are relative to their parent),
+    so the offset is checked against the text and found by search when it does not match.
+    """
+    cursor = 0
+    for node in nodes:
+        text = node.get_content(metadata_mode="none") if node.metadata.get("original_text") is None \
+            else node.metadata["original_text"]
+        probe = text[:80]
+        start = node.start_char_idx
+        if start is None or pdf.text[start:start + len(probe)] != probe:
+            found = pdf.text.find(probe, cursor)
+            if found < 0:
+                found = pdf.text.find(probe)
+            start = found if found >= 0 else cursor
+        cursor = start
+        end = start + max(len(text) - 1, 0)
+        node.metadata["page"] = pdf.page_at(start)
+        node.metadata["page_end"] = pdf.page_at(end)
+        node.excluded_embed_metadata_keys.extend(k for k in PAGE_KEYS if k not in node.excluded_embed_metadata_keys)
+        # The synthesizer numbers the chunks and we map numbers to file/page ourselves; a
+        # small model copies metadata lines into its answer instead of using them.
+        node.excluded_llm_metadata_keys = list(node.metadata)

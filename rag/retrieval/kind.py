@@ -1,0 +1,101 @@
+"""What a retriever kind is: its parameters (with defaults from the config), how it splits a
+document into nodes, which nodes get vectors, and the retriever it builds over an index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from rag.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Param:
+    """One retriever parameter. ``shapes_nodes``: changing it needs another index."""
+
+    name: str
+    config_field: str | None  # where the default comes from; None: no default (off)
+    parse: Callable[[Any], Any]  # raises ValueError on bad values
+    shapes_nodes: bool = False
+
+
+class RetrieverKind:
+    """Base class of the retriever kinds in ``rag/retrieval/kinds/`` (one instance each, as ``PLUGIN``)."""
+
+    name: str = ""
+    help: str = ""
+    order: int = 100
+    params: tuple[Param, ...] = ()
+
+    def node_parser(self, params: dict[str, Any]) -> Any:
+        """The LlamaIndex node parser for the node-shaping parameters."""
+        raise NotImplementedError
+
+    def embedded(self, nodes: list[Any]) -> list[bool]:
+        """Which nodes get a vector (all, unless the kind keeps some only in the docstore)."""
+        return [True] * len(nodes)
+
+    def retriever(self, index: Any, storage: Any, params: dict[str, Any]) -> tuple[Any, list[Any]]:
+        """The first-stage retriever over ``index`` and the postprocessors that follow it (before rerank)."""
+        return index.as_retriever(similarity_top_k=params["top_k"]), []
+
+    def check(self, params: dict[str, Any]) -> None:
+        """Raise ValueError with a message when parameters do not fit together."""
+
+    def resolve(self, config: Any, given: dict[str, Any]) -> dict[str, Any]:
+        """Every parameter: config defaults, overridden by ``given`` (validated)."""
+        allowed = {p.name: p for p in self.params}
+        values = {p.name: (getattr(config, p.config_field) if p.config_field else None) for p in self.params}
+        for key, value in given.items():
+            if key not in allowed:
+                raise ConfigError(f"Retriever {self.name} has no parameter {key!r}. It takes: {', '.join(allowed)}.")
+            values[key] = value
+        for key, value in values.items():
+            try:
+                values[key] = allowed[key].parse(value)
+            except (TypeError, ValueError):
+                source = f"setting {allowed[key].config_field}" if key not in given else "value"
+                raise ConfigError(f"Retriever {self.name}: invalid {source} {key}={value!r}.") from None
+        try:
+            self.check(values)
+        except ValueError as exc:
+            raise ConfigError(f"Retriever {self.name}: {exc}") from None
+        return values
+
+
+# ---------------------------------------------------------------- parameter parsers
+
+def positive_int(value: Any) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(value)
+    return number
+
+
+def non_negative_int(value: Any) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError(value)
+    return number
+
+
+def ratio(value: Any) -> float:
+    number = float(value)
+    if not 0 <= number <= 1:
+        raise ValueError(value)
+    return number
+
+
+def optional_top_n(value: Any) -> int | None:
+    """``None``/``0``/``none``: no rerank."""
+    if value is None or str(value).strip().lower() in ("none", "0", ""):
+        return None
+    return positive_int(value)
+
+
+def descending_sizes(value: Any) -> tuple[int, ...]:
+    items = value.replace("[", "").replace("]", "").replace("/", ",").split(",") if isinstance(value, str) else value
+    sizes = tuple(int(x) for x in items if str(x).strip())
+    if not sizes or any(s <= 0 for s in sizes) or list(sizes) != sorted(set(sizes), reverse=True):
+        raise ValueError(value)
+    return sizes

@@ -1,0 +1,1 @@
+"""One module per retriever kind; each defines ``PLUGIN`` (a :class:`rag.retrieval.kind.RetrieverKind`)."""

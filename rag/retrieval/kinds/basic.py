@@ -1,0 +1,30 @@
+"""basic: top-k chunks of one merged Document per PDF (the course's first retriever)."""
+
+from typing import Any
+
+from rag.retrieval.kind import Param, RetrieverKind, non_negative_int, optional_top_n, positive_int
+
+
+class Basic(RetrieverKind):
+    name = "basic"
+    help = "top-k chunks by embedding similarity"
+    order = 0
+    params = (
+        Param("chunk_size", "chunk_size", positive_int, shapes_nodes=True),
+        Param("chunk_overlap", "chunk_overlap", non_negative_int, shapes_nodes=True),
+        Param("top_k", "top_k", positive_int),
+        Param("rerank_top_n", None, optional_top_n),
+    )
+
+    def node_parser(self, params: dict[str, Any]) -> Any:
+        from llama_index.core.node_parser import SentenceSplitter
+
+        return SentenceSplitter(chunk_size=params["chunk_size"], chunk_overlap=params["chunk_overlap"])
+
+    def check(self, params: dict[str, Any]) -> None:
+        if params["chunk_overlap"] >= params["chunk_size"]:
+            raise ValueError(f"chunk_overlap ({params['chunk_overlap']}) must be smaller than "
+                             f"chunk_size ({params['chunk_size']}).")
+
+
+PLUGIN = Basic()

@@ -1,0 +1,1 @@
+"""One module per bundled reranker; each defines ``PLUGIN = Reranker(...)``."""

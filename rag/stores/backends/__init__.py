@@ -1,0 +1,1 @@
+"""One module per store backend; each defines ``PLUGIN = Store(...)``."""
