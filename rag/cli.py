@@ -65,6 +65,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--show-answers", action="store_true", help="print every answer with its sources and scores")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("judge", help="score a JSONL file with a judge; with labels, measure agreement",
+                       description="Score one metric of the RAG triad on your own rows. Lines: groundedness "
+                                   "{\"context\" or \"contexts\", \"answer\", \"label\"?}; context_relevance "
+                                   "{\"question\", \"context\", \"label\"?}; answer_relevance {\"question\", "
+                                   "\"answer\", \"label\"?}. Label 1 = grounded / relevant.",
+                       epilog="example: rag judge groundedness bench/judge_sets/groundedness_adversarial.jsonl "
+                              "--judge lexical -o scores.jsonl")
+    p.add_argument("metric", choices=["groundedness", "context_relevance", "answer_relevance"])
+    p.add_argument("file", help="JSONL, one object per line")
+    p.add_argument("--judge", choices=JUDGES.names(), help="default: config (local)")
+    p.add_argument("--output", "-o", metavar="FILE", help="write one {\"score\", \"reason\"} per input line")
+    p.add_argument("--json", action="store_true", help="print the agreement (or the scores) as JSON")
+
     p = sub.add_parser("leaderboard", help="compare the stored evaluation runs")
     p.add_argument("--json", action="store_true")
 
@@ -237,6 +250,48 @@ def _print_answers(rows) -> None:
     print()
 
 
+def cmd_judge(args: argparse.Namespace) -> int:
+    from rag.evaluation.judge_file import agreement, load_rows, score_rows
+    from rag.evaluation.judges import JUDGES, make_judge
+
+    config = _config(args)
+    rows = load_rows(args.file, args.metric)  # validates every line before any model loads
+    _quiet_libraries()
+    judge = make_judge(config, args.judge)
+    scored, seconds = score_rows(judge, rows, progress=_judge_progress(len(rows), enabled=not args.json))
+    if args.output:
+        Path(args.output).write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in scored))
+    name = args.judge or config.judge
+    result = agreement([s["score"] for s in scored], [r.label for r in rows],
+                       float(getattr(judge, "threshold", 0.5)), seconds)
+    if args.json:
+        _print_json({"judge": JUDGES.get(name).label_for(config), "metric": args.metric,
+                     "agreement": result, "scores": None if args.output else scored})
+        return EXIT_OK
+    if result is None:
+        if not args.output:
+            for s in scored:
+                print(json.dumps(s, ensure_ascii=False))
+        print(f"{len(rows)} rows scored in {seconds:.1f}s (no labels of both classes: no agreement to show).",
+              file=sys.stderr)
+        return EXIT_OK
+    print(f"judge {JUDGES.get(name).label_for(config)}, {args.metric}, {args.file}")
+    print(f"  n {result['n']}   AUC {result['auc']:.3f}   balanced accuracy {result['balanced_accuracy']:.3f} "
+          f"(threshold {result['threshold']:.2f})   F1 {result['f1']:.3f}   {result['items_per_s']:.1f} items/s")
+    if args.output:
+        print(f"  scores: {args.output}")
+    return EXIT_OK
+
+
+def _judge_progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc="Judging", unit="row", file=sys.stderr, leave=False)
+    return lambda done: bar.update(done - bar.n)
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     _quiet_libraries()
     from rag.evaluation import leaderboard
@@ -280,7 +335,7 @@ def _print_table(frame) -> None:
 
 COMMANDS = {
     "ingest": cmd_ingest, "query": cmd_query, "retrieve": cmd_retrieve, "models": cmd_models,
-    "eval": cmd_eval, "leaderboard": cmd_leaderboard, "dashboard": cmd_dashboard, "config": cmd_config,
+    "eval": cmd_eval, "judge": cmd_judge, "leaderboard": cmd_leaderboard, "dashboard": cmd_dashboard, "config": cmd_config,
 }
 
 if __name__ == "__main__":

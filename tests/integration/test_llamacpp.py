@@ -126,3 +126,40 @@ def test_llamaindex_llm(gguf):
     assert short.additional_kwargs == {"prompt_tokens": done.additional_kwargs["prompt_tokens"],
                                        "completion_tokens": 5, "finish_reason": "length"}
     assert llm.count_tokens("one two three") > 0
+
+
+def test_loading_prints_nothing(gguf, capfd):
+    from rag.generation.llamacpp_engine import get_engine
+
+    capfd.readouterr()
+    fresh = get_engine(gguf, threads=1, context_window=1024)  # a new size: a new load
+    fresh.chat(QUESTION, max_tokens=2)
+    assert capfd.readouterr() == ("", "")
+
+
+def test_llamaindex_instrumentation_sees_the_calls(gguf):
+    from llama_index.core.instrumentation import get_dispatcher
+    from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+
+    from rag.generation.llamacpp_llm import LlamaCppLLM
+
+    class Collect(BaseEventHandler):
+        seen: list = []
+
+        @classmethod
+        def class_name(cls) -> str:
+            return "Collect"
+
+        def handle(self, event, **kwargs) -> None:
+            self.seen.append(type(event).__name__)
+
+    root, handler = get_dispatcher(), Collect()
+    root.add_event_handler(handler)
+    try:
+        llm = LlamaCppLLM(gguf_path=str(gguf), context_window=2048, max_new_tokens=3)
+        llm.complete("Hi")
+        list(llm.stream_complete("Hi"))
+    finally:
+        root.event_handlers.remove(handler)
+    assert handler.seen.count("LLMCompletionStartEvent") == 2 and handler.seen.count("LLMCompletionEndEvent") == 2
+    assert "LLMCompletionInProgressEvent" in handler.seen
