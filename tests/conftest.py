@@ -9,6 +9,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))  # test helpers: pdfs, fake_openai
+sys.path.insert(0, str(Path(__file__).parent / "unit"))  # unit-tier fakes
 
 # Plumbing tests run the 135M model (fast); answer quality is measured by bench/, not by tests.
 TEST_GENERATOR = "smollm2-135m"

@@ -20,12 +20,14 @@ from rag.registry import Registry
 
 @dataclass(frozen=True)
 class Embedder:
-    """A bundled embedding model: ``model_path()`` gives what SentenceTransformer loads."""
+    """A bundled embedding model. ``model_path()`` says where its files are (for ``rag models list``);
+    ``load(config)`` returns a LlamaIndex ``BaseEmbedding`` (default: sentence-transformers on that path)."""
 
     name: str
     help: str
     description: str
     model_path: Callable[[], str]
+    load: Callable[[Config], Any] | None = None
     order: int = 100
 
 
@@ -45,23 +47,25 @@ def embedding_model(config: Config):
     key = (config.embed_model, config.embed_batch_size)
     with _LOCK:
         if key not in _CACHE:
-            from llama_index.embeddings.huggingface import HuggingFaceEmbedding
-
-            path = model_path(config.embed_model)
-            try:
-                _CACHE[key] = HuggingFaceEmbedding(
-                    model_name=path,
-                    embed_batch_size=config.embed_batch_size,
-                    device="cpu",
-                    normalize=True,
-                    cache_folder=str(Path(config.model_cache_dir) / "embeddings"),
-                )
-            except OSError as exc:
-                raise ModelUnavailableError(
-                    f"Cannot load embedding model {config.embed_model!r}: {exc}. Use a local path, "
-                    f"or a bundled model (embed_model: {', '.join(EMBEDDERS.names())})."
-                ) from None
+            entry = EMBEDDERS.get(config.embed_model) if config.embed_model in EMBEDDERS else None
+            if entry is not None and entry.load is not None:
+                _CACHE[key] = entry.load(config)
+            else:
+                _CACHE[key] = sentence_transformer(model_path(config.embed_model), config)
         return _CACHE[key]
+
+
+def sentence_transformer(path: str, config: Config):
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+    try:
+        return HuggingFaceEmbedding(model_name=path, embed_batch_size=config.embed_batch_size, device="cpu",
+                                    normalize=True, cache_folder=str(Path(config.model_cache_dir) / "embeddings"))
+    except OSError as exc:
+        raise ModelUnavailableError(
+            f"Cannot load embedding model {config.embed_model!r}: {exc}. Use a local path, "
+            f"or a bundled model (embed_model: {', '.join(EMBEDDERS.names())})."
+        ) from None
 
 
 def embed_texts(config: Config, texts: Sequence[str]):
@@ -69,12 +73,16 @@ def embed_texts(config: Config, texts: Sequence[str]):
     import numpy as np
 
     model = embedding_model(config)
-    # The SentenceTransformer inside the LlamaIndex wrapper, checked with llama-index-embeddings-huggingface
-    # 0.6: batch encoding without the wrapper's per-call overhead.
-    st = model._model
-    vectors = st.encode(list(texts), batch_size=config.embed_batch_size, normalize_embeddings=True,
-                        show_progress_bar=False, convert_to_numpy=True)
-    return np.asarray(vectors, dtype="float32")
+    # The SentenceTransformer inside LlamaIndex's HuggingFaceEmbedding (checked with
+    # llama-index-embeddings-huggingface 0.8): one batched encode, without the wrapper's per-call overhead.
+    st = getattr(model, "_model", None)
+    if hasattr(st, "encode"):
+        vectors = st.encode(list(texts), batch_size=config.embed_batch_size, normalize_embeddings=True,
+                            show_progress_bar=False, convert_to_numpy=True)
+        return np.asarray(vectors, dtype="float32")
+    vectors = np.asarray(model.get_text_embedding_batch(list(texts)), dtype="float32")
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms == 0, 1, norms)
 
 
 def embedder_for(config: Config) -> Callable[[list[str]], Any]:

@@ -45,7 +45,7 @@ Embed = Callable[[list[str]], np.ndarray]
 
 DEFAULT_MODEL = "qwen2.5-coder-1.5b"
 CONTEXT_WINDOW = 4096
-PROMPT_VERSION = "pj-v1"  # change when a prompt changes: the calibration cache keys on it
+PROMPT_VERSION = "pj-v2"  # change when a prompt changes: the calibration cache keys on it
 
 LOGIT_CLIP = 10.0  # |logit| cap: P(yes) of 1e-9 and 1e-5 mean the same "no"
 TOP_LOGPROBS = 20
@@ -54,34 +54,25 @@ NO = frozenset({"no", "n", "false", "not", "unsupported", "incorrect"})
 
 # ---------------------------------------------------------------------------------- prompts
 
-GROUNDED_SYSTEM = (
-    "You are a strict fact checker. You are given a source text and one claim. The claim is supported "
-    "only if everything it states (names, numbers, dates, quantities, negations, who did what, causes) "
-    "is stated in the source or follows directly from it. A claim that changes a number, gives a fact "
-    "to the wrong person or thing, reverses a statement, or adds a detail the source does not give is "
-    "NOT supported. Opinions and personal remarks are not supported. Answer with one word: yes or no."
-)
-GROUNDED_USER = "Source:\n{context}\n\nIs the following claim supported by the source? Answer yes or no.\nClaim: "
-
-CONTEXT_SYSTEM = (
-    "You judge search results. You are given a question and one passage. Answer yes if the passage "
-    "contains the information needed to answer the question (the answer may be worded differently). "
-    "Answer no if the passage only mentions the same topic, names or words but does not give what "
-    "is asked, or gives it for a different person, thing, place or year. Answer with one word: yes or no."
-)
-CONTEXT_USER = "Question: {question}\n\nDoes the following passage contain the information needed to answer the question? Answer yes or no.\nPassage:\n"
-
-ANSWER_SYSTEM = (
-    "You judge answers. You are given a question and a response. Answer yes if the response addresses "
-    "the question: it attempts to answer what was asked (whether or not it is correct). Answer no if it "
-    "talks about something else, or declines to answer. Answer with one word: yes or no."
-)
-ANSWER_USER = "Question: {question}\n\nDoes the following response address the question? Answer yes or no.\nResponse:\n"
+# Each prompt is (system, user prefix, user suffix); the varying text goes between prefix and suffix.
+# Wording chosen on 14 hand-written claims (not from any benchmark set): a plain system prompt and
+# the question restated after the claim separated swapped numbers/entities best (AUC 0.92 vs 0.83-0.88
+# for a long "strict fact checker" system prompt or the question before the claim).
+SYSTEM = "You are a careful assistant. Answer with one word: yes or no."
+GROUNDED_USER = "Source:\n{context}\n\nStatement: "
+GROUNDED_SUFFIX = ("\n\nAccording to the source, is this statement true? "
+                   "Check every number, name and negation. Answer yes or no.")
+CONTEXT_USER = "Question: {question}\n\nPassage:\n"
+CONTEXT_SUFFIX = ("\n\nDoes this passage contain the information needed to answer the question "
+                  "(for the same person, thing, place and time)? Answer yes or no.")
+ANSWER_USER = "Question: {question}\n\nResponse: "
+ANSWER_SUFFIX = ("\n\nDoes this response address the question, attempting to answer what was asked "
+                 "(right or wrong)? Answer yes or no.")
 
 # ---------------------------------------------------------------------------------- calibration
 # Logistic models: score = sigmoid(bias + sum(weight * feature)). Fitted by bench/calibrate_judge.py
 # (class-balanced, each dataset weighted equally, L2 C=1.0, LLM weights >= 0) with
-# qwen2.5-coder-1.5b-instruct Q4_K_M, prompts pj-v1, on 2026-05-25 over:
+# qwen2.5-coder-1.5b-instruct Q4_K_M, prompts pj-v2, on 2026-05-25 over:
 #   groundedness: BEGIN dev (WoW) sample + bench/judge_sets/groundedness_adversarial.jsonl
 #   context_relevance: MS MARCO sample + HotpotQA dev (supporting vs distractor) sample
 #                      + bench/judge_sets/context_relevance_adversarial.jsonl
@@ -179,10 +170,9 @@ class ProbabilityJudge:
         self.lexical = lexical if lexical is not None else LocalJudge(embed)
         self.context_window = int(context_window or getattr(engine, "context_window", None) or CONTEXT_WINDOW)
         self.coefficients = coefficients or COEFFICIENTS
-        self._fixed_tokens: dict[tuple[str, str], int] = {}
-        self.last_usage: dict = {}
-        self.last_timings: dict = {}
-        self.checks = 0  # LLM forward passes so far (for benchmarks)
+        self._fixed_tokens: dict[str, int] = {}
+        # Counters for benchmarks: forward passes, prompt tokens computed and reused from the KV cache.
+        self.stats = {"checks": 0, "prompt_n": 0, "cache_n": 0, "prompt_ms": 0.0}
 
     @classmethod
     def from_config(cls, config: Any, *, model: str | None = None, embed: Embed | None = None,
@@ -231,11 +221,11 @@ class ProbabilityJudge:
             return {"score": 0.0, "reason": "There is no context to support the answer."}
 
         claims = [self._truncate(c, MAX_CLAIM_TOKENS) for c in claims]
-        fixed = self._fixed(GROUNDED_SYSTEM, GROUNDED_USER.format(context=""))
+        fixed = self._fixed(GROUNDED_USER.format(context="") + GROUNDED_SUFFIX)
         budget = self.context_window - fixed - max(self._tokens(c) for c in claims) - SAFETY_TOKENS
         context = self.fit_context("\n\n".join(contexts), budget, query=" ".join(claims))
         prefix = GROUNDED_USER.format(context=context)  # identical for every claim: KV cache reused
-        claim_p = [self._ask(GROUNDED_SYSTEM, prefix + claim) for claim in claims]
+        claim_p = [self._ask(prefix + claim + GROUNDED_SUFFIX) for claim in claims]
 
         lexical_score, _ = self.lexical.groundedness(contexts, answer)
         missing = sorted(numbers(" ".join(claims)) - numbers(" ".join(contexts)))
@@ -272,9 +262,9 @@ class ProbabilityJudge:
             return {"score": 0.0, "reason": "The question is empty."}
         question = self._truncate(question, MAX_CLAIM_TOKENS)
         prefix = CONTEXT_USER.format(question=question)  # shared by every chunk of one question
-        budget = self.context_window - self._fixed(CONTEXT_SYSTEM, prefix) - SAFETY_TOKENS
+        budget = self.context_window - self._fixed(prefix + CONTEXT_SUFFIX) - SAFETY_TOKENS
         passage = self.fit_context(context, budget, query=question)
-        p = self._ask(CONTEXT_SYSTEM, prefix + passage)
+        p = self._ask(prefix + passage + CONTEXT_SUFFIX)
 
         cosine = self.lexical._cosine(question, context)
         key = list(dict.fromkeys(w for w in words(question)
@@ -307,9 +297,9 @@ class ProbabilityJudge:
             return {"score": 0.0, "reason": "The answer declines to answer (e.g. says the context lacks the information)."}
         question = self._truncate(question, MAX_CLAIM_TOKENS)
         prefix = ANSWER_USER.format(question=question)
-        budget = self.context_window - self._fixed(ANSWER_SYSTEM, prefix) - SAFETY_TOKENS
+        budget = self.context_window - self._fixed(prefix + ANSWER_SUFFIX) - SAFETY_TOKENS
         response = self.fit_context(substance, budget, query=question)
-        p = self._ask(ANSWER_SYSTEM, prefix + response)
+        p = self._ask(prefix + response + ANSWER_SUFFIX)
         cosine = self.lexical._cosine(question, substance)
         return {"p": p, "logit": _logit(p), "cosine": float(cosine)}
 
@@ -372,23 +362,24 @@ class ProbabilityJudge:
     def _tokens(self, text: str) -> int:
         return int(self.engine.count_tokens(text))
 
-    def _fixed(self, system: str, user: str) -> int:
-        """Tokens of the parts of a prompt other than the text being fitted (cached per prompt)."""
-        key = (system, user)
+    def _fixed(self, user: str) -> int:
+        """Tokens of a prompt other than the text being fitted (cached per prompt)."""
+        key = user
         count = self._fixed_tokens.get(key)
         if count is None:
             if len(self._fixed_tokens) >= 256:
                 self._fixed_tokens.clear()
-            count = self._fixed_tokens[key] = self._tokens(system) + self._tokens(user)
+            count = self._fixed_tokens[key] = self._tokens(SYSTEM) + self._tokens(user)
         return count
 
-    def _ask(self, system: str, user: str) -> float:
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    def _ask(self, user: str) -> float:
+        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
         response = self.engine.chat(messages, max_tokens=1, temperature=0.0, logprobs=True,
                                     top_logprobs=TOP_LOGPROBS, seed=0)
-        self.checks += 1
-        self.last_usage = response.get("usage", {}) if isinstance(response, dict) else {}
-        self.last_timings = response.get("timings", {}) if isinstance(response, dict) else {}
+        timings = response.get("timings") or {} if isinstance(response, dict) else {}
+        self.stats["checks"] += 1
+        for key in ("prompt_n", "cache_n", "prompt_ms"):
+            self.stats[key] += timings.get(key) or 0
         return p_yes(response)
 
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from llama_index.core.schema import BaseNode
 
 # Bump when node contents or metadata change, so cached nodes are rebuilt.
-NODE_FORMAT = 2
+NODE_FORMAT = 3  # 3: sentence-window pages span the window
 
 # Page keys are for citations, not for similarity: keep them out of embeddings.
 PAGE_KEYS = ["page", "page_end"]
@@ -61,18 +61,36 @@ def parse(spec: ParserSpec, pdf: PdfText) -> ParsedNodes:
         metadata={"file_name": pdf.name},
         excluded_embed_metadata_keys=list(PAGE_KEYS),
     )
-    nodes = kind.node_parser(dict(spec.params)).get_nodes_from_documents([document])
-    _attach_pages(nodes, pdf)
+    params = dict(spec.params)
+    nodes = kind.node_parser(params).get_nodes_from_documents([document])
+    _attach_pages(nodes, pdf, window=params.get("window_size"))
     return ParsedNodes(nodes=nodes, embed=kind.embedded(nodes))
 
 
-def _attach_pages(nodes: list[BaseNode], pdf: PdfText) -> None:
+def _attach_pages(nodes: list[BaseNode], pdf: PdfText, window: int | None = None) -> None:
     """Set ``page``/``page_end`` from where each node's text sits in the merged document.
 
     Parsers report offsets inconsistently (hierarchy levels are relative to their parent),
     so the offset is checked against the text and found by search when it does not match.
+    With sentence windows the LLM reads the whole window, so the pages span the window: the
+    ``window`` sentences before and after each sentence.
     """
-    cursor = 0
+    spans = _spans(nodes, pdf)
+    for i, (node, (start, end)) in enumerate(zip(nodes, spans)):
+        if window is not None:
+            start = min(s for s, _ in spans[max(i - window, 0):i + 1])
+            end = max(e for _, e in spans[i:i + window + 1])
+        node.metadata["page"] = pdf.page_at(start)
+        node.metadata["page_end"] = pdf.page_at(end)
+        node.excluded_embed_metadata_keys.extend(k for k in PAGE_KEYS if k not in node.excluded_embed_metadata_keys)
+        # The synthesizer numbers the chunks and we map numbers to file/page ourselves; a
+        # small model copies metadata lines into its answer instead of using them.
+        node.excluded_llm_metadata_keys = list(node.metadata)
+
+
+def _spans(nodes: list[BaseNode], pdf: PdfText) -> list[tuple[int, int]]:
+    """(start, end) offset of each node's own text in the merged document."""
+    spans, cursor = [], 0
     for node in nodes:
         text = node.get_content(metadata_mode="none") if node.metadata.get("original_text") is None \
             else node.metadata["original_text"]
@@ -84,10 +102,5 @@ def _attach_pages(nodes: list[BaseNode], pdf: PdfText) -> None:
                 found = pdf.text.find(probe)
             start = found if found >= 0 else cursor
         cursor = start
-        end = start + max(len(text) - 1, 0)
-        node.metadata["page"] = pdf.page_at(start)
-        node.metadata["page_end"] = pdf.page_at(end)
-        node.excluded_embed_metadata_keys.extend(k for k in PAGE_KEYS if k not in node.excluded_embed_metadata_keys)
-        # The synthesizer numbers the chunks and we map numbers to file/page ourselves; a
-        # small model copies metadata lines into its answer instead of using them.
-        node.excluded_llm_metadata_keys = list(node.metadata)
+        spans.append((start, start + max(len(text) - 1, 0)))
+    return spans

@@ -53,7 +53,7 @@ REFUSAL = re.compile(
     r"\b(?:context|document|documents|text|passage|passages|source|sources|information|excerpt)s?"
     r"(?:\s+provided)?\s+(?:does|do)\s+not\s+(?:contain|mention|provide|include|say|specify|state|"
     r"discuss|cover|give)"
-    r"|\b(?:i|we)\s+(?:do\s+not|cannot|can\s+not|am\s+unable\s+to)\s+(?:know|find|answer|tell|determine)"
+    r"|\b(?:i|we)\s+(?:do\s+not|did\s+not|could\s+not|cannot|can\s+not|am\s+unable\s+to)\s+(?:know|find|answer|tell|determine)"
     r"|\b(?:cannot|can\s+not|unable\s+to)\s+(?:be\s+)?(?:answer|determin|find|found|provide|say)"
     r"|\bnot\s+(?:enough|sufficient)\s+(?:information|context|details)"
     r"|\bno\s+(?:information|mention|details)\s+(?:about|on|regarding|of|is|are)\b"

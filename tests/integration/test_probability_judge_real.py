@@ -1,0 +1,67 @@
+"""The probability judge with the real Qwen2.5-Coder-1.5B GGUF: hallucinations the lexical judge passes.
+
+Skipped unless the model is in the cache (``rag models pull qwen2.5-coder-1.5b``). About 30 s on one core.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+CONTEXT = (
+    "The Norfield public library opens at 9 am on weekdays and at 10 am on Saturdays. It is closed on "
+    "Sundays. The library was founded in 1921 by the mayor, Helen Carter, and moved to its current building "
+    "on Mill Street in 1978. Its reading room seats 120 people."
+)
+
+GROUNDED = [
+    "The library opens at 9 am on weekdays and at 10 am on Saturdays.",
+    "Helen Carter, who was mayor at the time, founded the library in 1921.",
+    "The library does not open on Sundays.",
+]
+UNGROUNDED = [
+    "The reading room of the library seats 210 people.",  # a number changed
+    "The library is open on Sundays.",  # a negation flipped
+    "The library was founded in 1921 by the architect of Mill Street, Helen Carter.",  # a role invented/swapped
+]
+
+
+@pytest.fixture(scope="module")
+def judge():
+    from rag.config import Config
+    from rag.evaluation.probability_judge import DEFAULT_MODEL, ProbabilityJudge
+
+    try:
+        from rag.generation.catalogue import is_ready
+    except ImportError:
+        pytest.skip("rag.generation.catalogue is not available")
+    config = Config()
+    if not is_ready(DEFAULT_MODEL, config.model_cache_dir):
+        pytest.skip(f"{DEFAULT_MODEL} GGUF is not in {config.model_cache_dir}/gguf: run `rag models pull {DEFAULT_MODEL}`")
+    return ProbabilityJudge.from_config(config.replace(llm_threads=1), fetch=False)
+
+
+def test_grounded_and_ungrounded_claims_are_separated_at_threshold(judge):
+    grounded = [judge.groundedness([CONTEXT], answer) for answer in GROUNDED]
+    ungrounded = [judge.groundedness([CONTEXT], answer) for answer in UNGROUNDED]
+    report = "\n".join(f"{score:.2f} {reason}" for score, reason in grounded + ungrounded)
+    assert all(score >= judge.threshold for score, _ in grounded), report
+    assert all(score < judge.threshold for score, _ in ungrounded), report
+    assert "210" in ungrounded[0][1]  # the reason names the number the context lacks
+
+
+def test_the_lexical_judge_passes_what_this_judge_catches(judge):
+    # The reason for this judge: two of the three hallucinations reuse the context's own words.
+    lexical = [judge.lexical.groundedness([CONTEXT], answer)[0] for answer in UNGROUNDED[1:]]
+    assert any(score >= 0.5 for score in lexical)
+
+
+def test_relevance_with_the_real_model(judge):
+    question = "When does the Norfield library open on Saturdays?"
+    relevant, _ = judge.context_relevance(question, CONTEXT)
+    other, _ = judge.context_relevance(question, "The Norfield swimming pool opens at 7 am every day of the week.")
+    assert relevant >= 0.5 > other
+    answered, _ = judge.answer_relevance(question, "It opens at 10 am on Saturdays.")
+    off_topic, _ = judge.answer_relevance(question, "Helen Carter was the mayor of Norfield.")
+    assert answered >= 0.5 > off_topic
