@@ -8,7 +8,7 @@ What it measures (each ingest in its own fresh process, so peak memory is per pr
   pages/s extracted, chunks/s embedded, total ingest time, CPU time, peak RSS
   (``resource.getrusage`` high-water mark) and time / peak RSS per phase (a sampling
   thread reads /proc/self/statm every 10 ms; phases come from thin timing wrappers around
-  rag.index / rag.models functions, nothing in rag/ is changed);
+  rag.stores.backends.local functions, nothing in rag/ is changed);
 * naive: the same three retrievers built "the plain way" with LlamaIndex defaults:
   ``SimpleDirectoryReader`` -> one Document per file (pages joined with a blank line, as the
   course does, metadata ``file_name`` only, which is what ours embeds) -> the same node parser
@@ -61,7 +61,7 @@ DEFAULT_FILES = 2  # what fits in ~15 minutes on 2 shared CPU cores (see --help)
 MB = 1024 * 1024
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # what rag.models sets, for both sides
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # for both sides
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 
@@ -206,9 +206,7 @@ def preload_modules() -> float:
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding  # noqa: F401
     from llama_index.vector_stores.faiss import FaissVectorStore  # noqa: F401
 
-    from rag.ingest import _pdf_reader
-
-    _pdf_reader()  # imports llama_index.readers.file without its logging side effect
+    import pypdf  # noqa: F401
     return time.perf_counter() - start
 
 
@@ -225,27 +223,26 @@ def set_threads(threads: int) -> int:
 def worker_ours(spec: dict[str, Any]) -> dict[str, Any]:
     import_seconds = preload_modules()
     threads = set_threads(spec["threads"])
-    import rag.index
-    import rag.models
+    import rag.stores.backends.local as store
     from rag import RAG, Config
 
     ph = Phases()
-    # Timing wrappers only: the functions are looked up at call time in these modules.
-    rag.index.read_pdf = ph.wrap("extract text (pypdf)", rag.index.read_pdf)
-    rag.index.file_sha256 = ph.wrap("hash files", rag.index.file_sha256)
-    rag.index.parse = ph.wrap("parse nodes", rag.index.parse)
-    rag.index._write_atomic = ph.wrap("write caches", rag.index._write_atomic)
-    rag.index.IndexStore._parsed = ph.wrap("read node cache", rag.index.IndexStore._parsed)
-    rag.index.IndexStore._build = ph.wrap("build + persist index", rag.index.IndexStore._build)
-    rag.models.embed_texts = ph.wrap("embed", rag.models.embed_texts)
-    rag.models.embedding_model = ph.wrap("load embedding model", rag.models.embedding_model)
-    original_ensure = rag.index.IndexStore._ensure_index
+    # Timing wrappers only: the functions are looked up at call time in the store's module.
+    store.read_pdf = ph.wrap("extract text (pypdf)", store.read_pdf)
+    store.file_sha256 = ph.wrap("hash files", store.file_sha256)
+    store.parse = ph.wrap("parse nodes", store.parse)
+    store._write_atomic = ph.wrap("write caches", store._write_atomic)
+    store.IndexStore._parsed = ph.wrap("read node cache", store.IndexStore._parsed)
+    store.IndexStore._build = ph.wrap("build + persist index", store.IndexStore._build)
+    store.embed_texts = ph.wrap("embed", store.embed_texts)
+    store.embedding_model = ph.wrap("load embedding model", store.embedding_model)
+    original_ensure = store.IndexStore._ensure_index
 
     def ensure_index(self, parser_spec, *args, **kwargs):
         with ph.span(parser_spec.kind):
             return original_ensure(self, parser_spec, *args, **kwargs)
 
-    rag.index.IndexStore._ensure_index = ensure_index
+    store.IndexStore._ensure_index = ensure_index
 
     app = RAG(Config(storage_dir=Path(spec["storage"])))
     state0, cpu0 = machine_state(), cpu_seconds()
@@ -281,7 +278,7 @@ def worker_naive(spec: dict[str, Any]) -> dict[str, Any]:
     from llama_index.vector_stores.faiss import FaissVectorStore
 
     from rag.config import Config
-    from rag.models import embedding_model_path
+    from rag.embedding import model_path as embedding_model_path
 
     config = Config()  # the same parser parameters as ours
     model_path = embedding_model_path(config.embed_model)
@@ -399,7 +396,7 @@ def query_side(args: argparse.Namespace, pdf_dir: Path, storage: Path, files: li
         import_seconds = preload_modules()
         threads = set_threads(args.threads)
         from rag import RAG, Config
-        from rag.models import embedding_model
+        from rag.embedding import embedding_model
     app = RAG(Config(storage_dir=storage))
     out: dict[str, Any] = {"torch_threads": threads, "import_seconds": round(import_seconds, 2)}
 

@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_SKIPPED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+# Exit codes (README, "Exit codes"): 0 done; 1 done, but some PDFs were skipped; 2 nothing done: bad
+# input, settings, model or server (one line on stderr says what to do); 3 evaluation done, but some
+# answers failed or were not scored; 130 interrupted.
+EXIT_OK, EXIT_SKIPPED, EXIT_ERROR, EXIT_FAILED_ROWS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -215,23 +218,22 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     app = _app(args)
-    from rag.evaluation import load_questions
-
-    questions = load_questions(args.questions)
-    if args.limit:
-        questions = questions[: args.limit]
-    retrievers = args.retrievers or None
-    results = app.evaluate(questions, retrievers=retrievers, judge=args.judge, progress=not args.json,
-                           output_dir=args.output)
+    results = app.evaluate(args.questions, retrievers=args.retrievers or None, judge=args.judge,
+                           progress=not args.json, output_dir=args.output, limit=args.limit)
+    summary = results.failure_summary()
     if args.json:
         _print_json({"leaderboard": results.leaderboard.to_dict(orient="records"),
+                     "failed": len(results.failed), "failure": summary,
                      "paths": {k: str(v) for k, v in results.paths.items()}})
-        return EXIT_OK
-    if args.show_answers:
-        _print_answers(results.rows)
-    print(results)
-    for name, path in results.paths.items():
-        print(f"{name}: {path}")
+    else:
+        if args.show_answers:
+            _print_answers(results.rows)
+        print(results)
+        for name, path in results.paths.items():
+            print(f"{name}: {path}")
+    if summary:
+        print(f"error: {summary}", file=sys.stderr)
+        return EXIT_FAILED_ROWS
     return EXIT_OK
 
 

@@ -10,7 +10,8 @@ Importing this package is cheap: TruLens (slow to import) loads only when an eva
 
 from typing import Any
 
-__all__ = ["evaluate", "load_questions", "leaderboard", "EvaluationResults", "Question", "TRIAD"]
+__all__ = ["evaluate", "load_questions", "leaderboard", "EvaluationResults", "Question", "TRIAD", "make_judge",
+           "judge_label", "JUDGES"]
 
 TRIAD = ("context_relevance", "groundedness", "answer_relevance")
 
@@ -27,6 +28,10 @@ def __getattr__(name: str) -> Any:
         from rag.evaluation import run
 
         return getattr(run, name)
+    if name in ("make_judge", "judge_label", "JUDGES"):
+        from rag.evaluation import judges
+
+        return getattr(judges, name)
     if name in ("load_questions", "Question"):
         from rag.evaluation import questions
 

@@ -32,7 +32,7 @@ from rag.generation import generator_label
 
 DEFAULT_RETRIEVERS = ("basic", "sentence_window", "auto_merging")
 DISPLAY_COLUMNS = ["rank", "retriever", "judge", "questions", "context_relevance", "groundedness",
-                   "answer_relevance", "triad", "correctness", "hit_rate", "mrr", "latency_s", "tokens"]
+                   "answer_relevance", "triad", "correctness", "hit_rate", "mrr", "latency_s", "tokens", "errors"]
 
 
 @dataclass
@@ -49,6 +49,22 @@ class EvaluationResults:
 
     def __str__(self) -> str:
         return self.to_string()
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        """Rows whose answer failed, or whose triad was not (fully) scored."""
+        scores = self.rows[["context_relevance", "groundedness", "answer_relevance"]]
+        return self.rows[self.rows["error"].notna() | scores.isna().any(axis=1)]
+
+    def failure_summary(self) -> str | None:
+        """One line saying how many rows failed and the first reason; None when every row is complete."""
+        failed = self.failed
+        if failed.empty:
+            return None
+        errors = failed["error"].dropna()
+        first = errors.iloc[0] if len(errors) else "feedback not computed (see the *_reason columns)"
+        return (f"{len(failed)} of {len(self.rows)} answers failed or were not scored; first: "
+                f"{str(first).splitlines()[0][:200]}")
 
 
 def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] = DEFAULT_RETRIEVERS, judge: str | None = None,

@@ -19,7 +19,7 @@ from rag.evaluation.questions import as_questions, load_questions
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "eval_questions" / "sample.jsonl"
 
 

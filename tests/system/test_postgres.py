@@ -18,7 +18,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "eval_questions" / "sample.jsonl"
 RETRIEVERS = ["basic", "sentence_window:window_size=1"]
 FEEDBACK = ("Context Relevance", "Groundedness", "Answer Relevance")
