@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Settings: --config FILE (TOML) or RAG_* environment variables; see `rag config`.",
     )
     parser.add_argument("--config", metavar="FILE", help="TOML settings file (default: $RAG_CONFIG)")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error")
     parser.add_argument("--storage-dir", metavar="DIR", help="where indexes and results live (default: ./storage)")
     parser.add_argument("--llm-provider", choices=GENERATORS.names(),
                         help="generator backend (default: local): " + _choices_help(GENERATORS))
@@ -107,6 +108,27 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: nothing was half-written; the previous index is intact.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `rag ... | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return EXIT_OK
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"error: {describe(exc)} (run again with --debug for the traceback)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a failure that is not ours: a server that is down or refuses, or anything else."""
+    name = type(exc).__name__
+    if name == "APIConnectionError":
+        return "cannot reach the model server: check RAG_LLM_BASE_URL / RAG_JUDGE_BASE_URL and that it is running"
+    if name in ("AuthenticationError", "PermissionDeniedError"):
+        return f"the model server refused the API key ({name}): check OPENAI_API_KEY / RAG_LLM_API_KEY"
+    if name == "NotFoundError":
+        return f"the model server does not know that model or route: {str(exc).splitlines()[0][:160]}"
+    message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    return f"{name}: {message}" if message else name
 
 
 def _config(args: argparse.Namespace):

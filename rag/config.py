@@ -66,7 +66,8 @@ class Config:
     # Evaluation
     database_url: str | None = None  # default: sqlite in storage_dir
     judge: str = "local"  # see `rag judge --help`: local (offline default), lexical, openai ...
-    judge_model: str = "gpt-3.5-turbo"
+    judge_model: str = "gpt-3.5-turbo"  # for judge=openai
+    local_judge_model: str = "qwen2.5-coder-1.5b"  # for the judges that run a local GGUF model
     judge_base_url: str | None = None
     judge_api_key: str | None = None
 

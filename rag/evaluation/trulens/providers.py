@@ -80,10 +80,32 @@ class ProviderJudge:
 
     def groundedness(self, contexts: list[str] | str, answer: str) -> tuple[float, str]:
         source = "\n\n".join(contexts) if isinstance(contexts, list) else contexts
-        return _pair(self.trulens_provider.groundedness_measure_with_cot_reasons(source, answer))
+        return _pair(self.trulens_provider.groundedness_measure_with_cot_reasons(
+            source, answer, groundedness_configs=no_download_groundedness()))
 
     def answer_relevance(self, question: str, answer: str) -> tuple[float, str]:
         return _pair(self.trulens_provider.relevance_with_cot_reasons(question, answer))
+
+
+def no_download_groundedness() -> Any:
+    """TruLens' default sentence splitting calls nltk.download() (network) on every call; let the
+    judge LLM split the answer into statements instead."""
+    from trulens.core.metric.metric import GroundednessConfigs
+
+    return GroundednessConfigs(use_sent_tokenize=False, filter_trivial_statements=False)
+
+
+def _reason(meta: Any) -> str:
+    """TruLens' reasons: ``{"reason": ...}`` from our judges, ``{"reasons": [...]}`` from its groundedness."""
+    if not isinstance(meta, dict):
+        return str(meta or "")
+    if meta.get("reason"):
+        return str(meta["reason"])
+    reasons = meta.get("reasons")
+    if isinstance(reasons, list):
+        return "\n".join(f"{r.get('criteria', '')}: {r.get('supporting_evidence', '')}".strip()
+                         if isinstance(r, dict) else str(r) for r in reasons)
+    return ""
 
 
 def openai_judge(config: Any, api_key: str, official: bool) -> ProviderJudge:
@@ -116,8 +138,7 @@ def _set_capabilities(provider: Any, official: bool) -> None:
 def _pair(result: Any) -> tuple[float, str]:
     if isinstance(result, tuple):
         score, meta = result
-        reason = meta.get("reason", "") if isinstance(meta, dict) else str(meta or "")
-        return _clip(score), str(reason)
+        return _clip(score), _reason(meta)
     return _clip(result), ""
 
 

@@ -40,14 +40,11 @@ def triad_metrics(provider: Any) -> list[Any]:
     """
     from trulens.core import Metric
 
-    groundedness_kwargs: dict[str, Any] = {}
-    if hasattr(provider, "endpoint") and provider.endpoint is not None:
-        from trulens.core.metric.metric import GroundednessConfigs
+    from rag.evaluation.trulens.providers import no_download_groundedness
 
-        # TruLens' default sentence splitting calls nltk.download() (network) on every call;
-        # let the judge LLM split the answer into statements instead.
-        groundedness_kwargs["groundedness_configs"] = GroundednessConfigs(
-            use_sent_tokenize=False, filter_trivial_statements=False)
+    groundedness_kwargs: dict[str, Any] = {}
+    if getattr(provider, "endpoint", None) is not None:  # an LLM provider: TruLens splits the answer
+        groundedness_kwargs["groundedness_configs"] = no_download_groundedness()
 
     context_relevance = (
         Metric(provider.context_relevance_with_cot_reasons, name=CONTEXT_RELEVANCE)
