@@ -28,8 +28,11 @@ def make_reranker(config: Any, top_n: int) -> Any:
 
 def build_retrieval(spec: RetrieverSpec, index: Any, storage: Any, config: Any) -> tuple[Any, list[Any]]:
     """The retriever of a spec and the postprocessors that run after it (window, merge, rerank)."""
+    from rag.retrieval.distinct import DistinctText
+
     params = spec.values
     retriever, postprocessors = spec.kind_plugin.retriever(index, storage, params)
+    postprocessors.append(DistinctText())  # the same passage never takes two of the LLM's slots
     if params.get("rerank_top_n"):
         rerank = make_reranker(config, params["rerank_top_n"])
         if rerank is not None:

@@ -71,3 +71,23 @@ def test_pages_follow_the_text(tmp_path):
     # Each sentence's window reaches one sentence either side: its pages do too.
     assert pages == [("Page one talks", 1, 2), ("Page two talks", 1, 3), ("Page three tal", 2, 3)]
     assert all(n.excluded_llm_metadata_keys for n in parsed.nodes)  # no page lines in the LLM prompt
+
+
+def test_no_passage_reaches_the_llm_twice(app):
+    import re
+
+    for kind in ("sentence_window:window_size=3,top_k=6,rerank_top_n=3", "auto_merging", "basic"):
+        texts = [re.sub(r"\s+", " ", s.text).strip() for s in app.retrieve("paid sick leave days", kind)]
+        assert texts and len(set(texts)) == len(texts), kind
+        assert not any(a != b and a in b for a in texts for b in texts), kind
+
+
+def test_distinct_text_keeps_the_best_rank_of_what_it_merges():
+    from llama_index.core.schema import NodeWithScore, TextNode
+
+    from rag.retrieval.distinct import DistinctText
+
+    nodes = [NodeWithScore(node=TextNode(text=t), score=s) for t, s in
+             [("b c", 0.9), ("x y", 0.8), ("a b c d", 0.7), ("b  C", 0.6), ("y", 0.5)]]
+    kept = DistinctText().postprocess_nodes(nodes)
+    assert [(n.node.text, n.score) for n in kept] == [("a b c d", 0.9), ("x y", 0.8)]
