@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the benches run as scripts from a checkout: import rag from it
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -42,3 +43,35 @@ def sec10q_paths(pdfs: str | None, questions: str | None) -> tuple[Path, Path]:
     else:
         csv = folder / "questions.csv"
     return pdf_dir, csv
+
+
+def ingest_summary(report: Any) -> dict[str, Any]:
+    return {"pages": report.pages, "embedded": report.embedded, "added": len(report.added),
+            "skipped": len(report.skipped), "seconds": round(report.seconds, 2)}
+
+
+def write_results(path: str | Path, data: dict[str, Any]) -> None:
+    import json
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(data, indent=2, default=str))
+    log(f"wrote {path}")
+
+
+def remove_unless_kept(folder: Path, keep: bool) -> None:
+    import shutil
+
+    if keep:
+        log(f"kept {folder}")
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def add_run_options(parser: Any, results_name: str) -> None:
+    """The options every end-to-end bench shares: threads, output format, result file, temp folder."""
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0 = torch's default)")
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / results_name),
+                        help=f"where to write the numbers (default bench/results/{results_name})")
+    parser.add_argument("--tmp", help="parent folder for the temporary PDFs and storage (default: system temp)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")

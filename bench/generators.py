@@ -29,8 +29,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, log, machine_state  # noqa: E402
 
-sys.path.insert(0, str(ROOT))
-
 from rag.evaluation.judges.lexical import is_refusal  # noqa: E402
 
 

@@ -53,10 +53,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, machine_state  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run as a script from a checkout
+from common import ROOT, add_run_options, ingest_summary, log, machine_state, remove_unless_kept, write_results  # noqa: E402
 
 KINDS = ("basic", "sentence_window", "auto_merging")
 DEFAULT_QUESTIONS = 40  # ~400 one-paragraph PDFs: fits in ~10 min on 2 shared CPU cores (see --help)
@@ -103,30 +100,11 @@ def paragraph_key(title: str, text: str) -> str:
 
 
 def make_pdf(path: Path, pages: list[str]) -> Path:
-    """A text PDF with one string per page; the same logic as tests/pdfs.py."""
-    try:
-        from tests.pdfs import make_pdf as _make
-    except ImportError:  # tests/ not shipped: a copy of its few lines
-        import textwrap
+    """A text PDF with one string per page: the tests' own PDF writer."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from pdfs import make_pdf as make
 
-        from reportlab.lib.pagesizes import A4
-        from reportlab.pdfgen import canvas
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pdf = canvas.Canvas(str(path), pagesize=A4, invariant=1)
-        for text in pages:
-            y = 800
-            for paragraph in text.split("\n"):
-                for line in textwrap.wrap(paragraph, 90) or [""]:
-                    pdf.drawString(50, y, line)
-                    y -= 14
-                    if y < 50:
-                        pdf.showPage()
-                        y = 800
-            pdf.showPage()
-        pdf.save()
-        return path
-    return _make(path, pages)
+    return make(path, pages)
 
 
 def to_latin1(text: str) -> str:
@@ -245,12 +223,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"first N questions; all their paragraphs form the corpus (default {DEFAULT_QUESTIONS})")
     parser.add_argument("--data", help="dev_questions.jsonl (default ../shared/datasets/hotpotqa/dev_questions.jsonl)")
     parser.add_argument("--retrievers", default=",".join(KINDS), help="comma-separated (default: all three)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0 = torch's default)")
-    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "hotpotqa_retrieval.json"),
-                        help="where to write the numbers (default bench/results/hotpotqa_retrieval.json)")
-    parser.add_argument("--tmp", help="parent folder for the temporary PDFs and storage (default: system temp)")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    add_run_options(parser, "hotpotqa_retrieval.json")
     return parser.parse_args(argv)
 
 
@@ -304,17 +277,12 @@ def main(argv: list[str] | None = None) -> None:
         out = {
             "dataset": str(path), "questions": len(items), "paragraphs": len(files),
             "render_seconds": round(render_s, 2), "ingest_seconds": round(ingest_s, 2),
-            "ingest_report": {"pages": report.pages, "embedded": report.embedded, "added": len(report.added), "skipped": len(report.skipped), "seconds": round(report.seconds, 2)}, "torch_threads": torch.get_num_threads(),
+            "ingest_report": ingest_summary(report), "torch_threads": torch.get_num_threads(),
             "retrievers": results, "caveat": CAVEAT, "machine_start": start_state, "machine_end": end_state,
         }
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2, default=str))
-        log(f"wrote {args.json}")
+        write_results(args.json, out)
     finally:
-        if args.keep:
-            log(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        remove_unless_kept(tmp, args.keep)
 
 
 if __name__ == "__main__":

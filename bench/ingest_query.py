@@ -51,10 +51,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, machine_state, sec10q_paths  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run as a script from a checkout
+from common import ROOT, log, machine_state, sec10q_paths  # noqa: E402
 
 KINDS = ("basic", "sentence_window", "auto_merging")
 DEFAULT_FILES = 2  # what fits in ~15 minutes on 2 shared CPU cores (see --help)

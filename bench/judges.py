@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run as a script from a checkout
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT  # noqa: E402  (puts the checkout on sys.path)
 
 from rag.evaluation.judge_file import JudgeRow, agreement, load_rows, score_rows  # noqa: E402
 

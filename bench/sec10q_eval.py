@@ -48,10 +48,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import log, machine_state, sec10q_paths  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run as a script from a checkout
+from common import ROOT, add_run_options, ingest_summary, log, machine_state, remove_unless_kept, sec10q_paths, write_results  # noqa: E402,E501
 
 KINDS = ("basic", "sentence_window", "auto_merging")
 DEFAULT_FILES = 2
@@ -164,12 +161,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--csv", help="questions CSV (default ../shared/datasets/sec10q/questions.csv)")
     parser.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS,
                         help=f"generation limit per answer (default {MAX_NEW_TOKENS})")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0 = torch's default)")
-    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "sec10q_eval.json"),
-                        help="where to write the numbers (default bench/results/sec10q_eval.json)")
-    parser.add_argument("--tmp", help="parent folder for the temporary PDFs and storage (default: system temp)")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    add_run_options(parser, "sec10q_eval.json")
     return parser.parse_args(argv)
 
 
@@ -266,18 +258,13 @@ def main(argv: list[str] | None = None) -> None:
         out = {
             "filings": chosen, "questions_eligible": len(eligible), "questions": [dict(q) for q in selected],
             "max_new_tokens": args.max_new_tokens, "torch_threads": torch.get_num_threads(),
-            "ingest_seconds": round(ingest_s, 2), "evaluate_seconds": round(eval_s, 2), "ingest_report": {"pages": report.pages, "embedded": report.embedded, "added": len(report.added), "skipped": len(report.skipped), "seconds": round(report.seconds, 2)},
+            "ingest_seconds": round(ingest_s, 2), "evaluate_seconds": round(eval_s, 2), "ingest_report": ingest_summary(report),
             "leaderboard": board, "rows": per_row,
             "machine_start": start_state, "machine_after_ingest": ingest_state, "machine_end": end_state,
         }
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2, default=str))
-        log(f"wrote {args.json}")
+        write_results(args.json, out)
     finally:
-        if args.keep:
-            log(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        remove_unless_kept(tmp, args.keep)
 
 
 if __name__ == "__main__":

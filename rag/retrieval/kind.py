@@ -22,10 +22,10 @@ class Param:
 class RetrieverKind:
     """Base class of the retriever kinds in ``rag/retrieval/kinds/`` (one instance each, as ``PLUGIN``)."""
 
-    name: str = ""
-    help: str = ""
-    order: int = 100
     params: tuple[Param, ...] = ()
+
+    def __init__(self, name: str, help: str, order: int = 100):
+        self.name, self.help, self.order = name, help, order
 
     def node_parser(self, params: dict[str, Any]) -> Any:
         """The LlamaIndex node parser for the node-shaping parameters."""

@@ -51,10 +51,9 @@ def test_a_new_retriever_kind_is_one_registration(fake_config):
     from rag.retrieval.spec import RetrieverSpec
 
     class Paragraphs(RetrieverKind):
-        name = "paragraphs_test"
         params = (Param("top_k", "top_k", positive_int),)
 
-    RETRIEVER_KINDS.register("paragraphs_test", Paragraphs())
+    RETRIEVER_KINDS.register("paragraphs_test", Paragraphs("paragraphs_test", "test"))
     spec = RetrieverSpec.parse("paragraphs_test:top_k=3", fake_config)
     assert spec.name == "paragraphs_test[top_k=3]" and spec.parser_spec.kind == "paragraphs_test"
     with pytest.raises(ConfigError, match="has no parameter 'window_size'"):

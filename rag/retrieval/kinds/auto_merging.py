@@ -7,9 +7,6 @@ from rag.retrieval.kind import Param, RetrieverKind, descending_sizes, optional_
 
 
 class AutoMerging(RetrieverKind):
-    name = "auto_merging"
-    help = "match small chunks, merge them into their parents"
-    order = 2
     params = (
         Param("chunk_sizes", "chunk_sizes", descending_sizes, shapes_nodes=True),
         Param("top_k", "merge_top_k", positive_int),
@@ -35,4 +32,4 @@ class AutoMerging(RetrieverKind):
         return AutoMergingRetriever(leaves, storage, simple_ratio_thresh=params["merge_ratio"]), []
 
 
-PLUGIN = AutoMerging()
+PLUGIN = AutoMerging("auto_merging", "match small chunks, merge them into their parents", order=2)

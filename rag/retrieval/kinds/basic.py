@@ -6,9 +6,6 @@ from rag.retrieval.kind import Param, RetrieverKind, non_negative_int, optional_
 
 
 class Basic(RetrieverKind):
-    name = "basic"
-    help = "top-k chunks by embedding similarity"
-    order = 0
     params = (
         Param("chunk_size", "chunk_size", positive_int, shapes_nodes=True),
         Param("chunk_overlap", "chunk_overlap", non_negative_int, shapes_nodes=True),
@@ -27,4 +24,4 @@ class Basic(RetrieverKind):
                              f"chunk_size ({params['chunk_size']}).")
 
 
-PLUGIN = Basic()
+PLUGIN = Basic("basic", "top-k chunks by embedding similarity", order=0)

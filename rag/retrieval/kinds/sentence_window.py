@@ -8,9 +8,6 @@ WINDOW_KEY = "window"
 
 
 class SentenceWindow(RetrieverKind):
-    name = "sentence_window"
-    help = "match sentences, return the surrounding window"
-    order = 1
     params = (
         Param("window_size", "window_size", positive_int, shapes_nodes=True),
         Param("top_k", "window_top_k", positive_int),
@@ -31,4 +28,4 @@ class SentenceWindow(RetrieverKind):
         return retriever, [MetadataReplacementPostProcessor(target_metadata_key=WINDOW_KEY)]
 
 
-PLUGIN = SentenceWindow()
+PLUGIN = SentenceWindow("sentence_window", "match sentences, return the surrounding window", order=1)
