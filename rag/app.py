@@ -82,12 +82,14 @@ class RAG:
         engine = self.query_engine(retriever, **params)
         response = engine.query(question)
         meta = response.metadata or {}
+        answer, sources = str(response.response or "").strip(), sources_of(response.source_nodes)
+        cited, unknown = citations(answer, len(sources))
         return QueryResult(
-            question=question, answer=str(response.response or "").strip(),
-            sources=sources_of(response.source_nodes), retriever=engine.spec.name,
+            question=question, answer=answer, sources=sources, retriever=engine.spec.name,
             kind=engine.spec.kind, params=engine.spec.values,
             timings={k: round(v, 4) for k, v in meta.get("timings", {}).items()},
             usage=dict(meta.get("usage", {})), finish_reason=meta.get("finish_reason"),
+            cited=cited, unknown_citations=unknown,
         )
 
     # ------------------------------------------------------------ evaluation
@@ -104,6 +106,14 @@ class RAG:
             items = items[:limit]
         return evaluate(self, items, retrievers=retrievers or RETRIEVER_KINDS.names(),
                         judge=judge or self.config.judge, progress=progress, output_dir=output_dir)
+
+
+def citations(answer: str, sources: int) -> tuple[list[int], list[int]]:
+    """The source numbers an answer cites as ``[n]`` (also ``[1, 2]``): (valid, unknown), each sorted."""
+    import re
+
+    numbers = {int(n) for group in re.findall(r"\[(\d+(?:\s*,\s*\d+)*)\]", answer) for n in group.split(",")}
+    return sorted(n for n in numbers if 1 <= n <= sources), sorted(n for n in numbers if not 1 <= n <= sources)
 
 
 def _check_question(question: str) -> None:

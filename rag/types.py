@@ -110,6 +110,12 @@ class QueryResult:
     timings: dict[str, float] = field(default_factory=dict)
     usage: dict[str, int] = field(default_factory=dict)
     finish_reason: str | None = None  # "stop", or "length" when the answer hit max_new_tokens
+    cited: list[int] = field(default_factory=list)  # the [n] of the answer that name a source
+    unknown_citations: list[int] = field(default_factory=list)  # [n] with no source n: the model made them up
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -119,7 +125,10 @@ class QueryResult:
         return data
 
     def __str__(self) -> str:
-        lines = [self.answer, "", "Sources:"]
+        lines = [self.answer + (" [... cut off at max_new_tokens]" if self.truncated else "")]
+        if self.unknown_citations:
+            lines.append("(cites " + ", ".join(f"[{n}]" for n in self.unknown_citations) + ", which is not a source)")
+        lines += ["", "Sources:"]
         for i, s in enumerate(self.sources, start=1):
             score = f" (score {s.score:.2f})" if s.score is not None else ""
             lines.append(f"  [{i}] {s.citation}{score}")

@@ -23,7 +23,7 @@ def test_openai_compatible_server_writes_the_answer(sample_app):
     body = request["body"]
     assert body["model"] == "my-vllm-model" and body["temperature"] == pytest.approx(0.1)
     system, user = body["messages"][0], body["messages"][-1]
-    assert system["role"] == "system" and "only the numbered sources" in system["content"]
+    assert system["role"] == "system" and "from the numbered sources" in system["content"]
     assert "How many days of sick leave are paid?" in user["content"]
     assert "[1]" in user["content"] and "[2]" in user["content"]  # two reranked windows, numbered
     assert result.sources[0].text.strip()[:40] in user["content"]

@@ -91,3 +91,17 @@ def test_distinct_text_keeps_the_best_rank_of_what_it_merges():
              [("b c", 0.9), ("x y", 0.8), ("a b c d", 0.7), ("b  C", 0.6), ("y", 0.5)]]
     kept = DistinctText().postprocess_nodes(nodes)
     assert [(n.node.text, n.score) for n in kept] == [("a b c d", 0.9), ("x y", 0.8)]
+
+
+def test_citations_are_checked_against_the_sources():
+    from rag.app import citations
+
+    assert citations("Ten days [1], see also [3] and [2, 7].", sources=3) == ([1, 2, 3], [7])
+    assert citations("No citation here.", sources=2) == ([], [])
+
+
+def test_answer_says_when_it_was_cut_off(app):
+    result = app.query("How many days of paid sick leave?")
+    assert result.cited == [1] and result.unknown_citations == []
+    result.finish_reason = "length"
+    assert "cut off at max_new_tokens" in str(result) and result.as_dict()["finish_reason"] == "length"
