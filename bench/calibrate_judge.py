@@ -210,7 +210,38 @@ def feature_key(model_name: str, item: Item) -> str:
     return _digest(model_name, pj.PROMPT_VERSION, item.metric, item.args)
 
 
-def compute(items: list[Item], judge, model_name: str, cache: dict, cache_file: Path, no_compute: bool) -> list[Row]:
+# The measures without the LLM are cached too, keyed by the source of the code that computes them
+# (and of the lexical judge, which others edit), so a change recomputes them (about a minute).
+def _evidence_version() -> str:
+    import inspect
+
+    code = [inspect.getsource(f) for f in (pj.ProbabilityJudge.claim_evidence, pj.number_tokens,
+                                           pj.number_mismatches, pj._same_number, pj._content, pj._number_words)]
+    code.append((ROOT / "rag" / "evaluation" / "judges" / "lexical.py").read_text(encoding="utf-8"))
+    code.append(repr(sorted(pj.NEGATIONS)) + repr(pj.NUMBER_REACH))
+    return hashlib.sha1("".join(code).encode()).hexdigest()[:12]
+
+
+EVIDENCE_VERSION = _evidence_version()
+
+
+def evidence(item: Item, cheap, cache: dict, out) -> dict:
+    """claim_evidence() of the item (cached): recomputed without the LLM when only it changed."""
+    key = _digest("evidence", EVIDENCE_VERSION, item.args)
+    if key not in cache:
+        contexts, answer = item.args
+        claims = pj.split_claims(answer)
+        numeric = {}
+        if claims and any(c.strip() for c in contexts):
+            f = cheap.claim_evidence([c for c in contexts if c.strip()], answer, claims)
+            numeric = {k: v for k, v in f.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        cache[key] = {"key": key, "evidence": numeric}
+        out.write(json.dumps(cache[key]) + "\n")
+    return cache[key]["evidence"]
+
+
+def compute(items: list[Item], judge, model_name: str, cache: dict, cache_file: Path, no_compute: bool,
+            cheap=None) -> list[Row]:
     rows, todo = [], 0
     with cache_file.open("a", encoding="utf-8") as out:
         for n, item in enumerate(items, 1):
@@ -228,8 +259,25 @@ def compute(items: list[Item], judge, model_name: str, cache: dict, cache_file: 
                 todo += 1
                 if todo % 10 == 0:
                     log(f"{item.dataset}: {n}/{len(items)} ({entry['seconds']:.1f}s last)")
-            rows.append(Row(item, entry["features"], entry["seconds"], entry["lexical_score"],
-                            entry["lexical_seconds"], entry.get("stats", {})))
+            features = dict(entry["features"])
+            if item.metric == "groundedness":
+                verdict = pj.ProbabilityJudge.verdict_without_model(*item.args)  # the rules may have changed
+                if verdict is not None:
+                    features = {"score": verdict["score"]}
+                elif "score" in features:  # decided before, needs the model now
+                    if no_compute or judge is None:
+                        continue
+                    entry = {**measure(judge, item), "key": key, "dataset": item.dataset, "id": item.id}
+                    out.write(json.dumps(entry) + "\n")
+                    cache[key] = entry
+                    features = dict(entry["features"])
+                if "score" not in features and cheap is not None:
+                    features.update(evidence(item, cheap, cache, out))
+            lexical = getattr(cheap.lexical if cheap is not None else judge.lexical, item.metric)
+            t = time.perf_counter()  # fresh: the lexical judge may have changed since the cache was written
+            lexical_score = float(lexical(*item.args)[0])
+            lexical_seconds = time.perf_counter() - t
+            rows.append(Row(item, features, entry["seconds"], lexical_score, lexical_seconds, entry.get("stats", {})))
     return rows
 
 
@@ -267,16 +315,22 @@ def load_cache(path: Path) -> dict:
 
 # ---------------------------------------------------------------- fit
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, nonneg: list[bool], l2: float = L2,
+# The sign each weight must have: evidence of support can only raise the score, evidence against it
+# only lower it (so the score is monotonic in P(yes), and a quirk of one dev set cannot flip a sign).
+SIGNS = {"min_logit": 1, "mean_logit": 1, "logit": 1, "lexical_logit": 1, "cosine": 1, "coverage": 1,
+         "number_mismatch": -1}
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, signs: list[int], l2: float = L2,
                  iters: int = 4000) -> tuple[float, np.ndarray]:
     """Weighted, L2-regularised logistic regression on standardised features (projected gradient
-    descent, numpy only), returned as (bias, weights) on the raw feature scale."""
+    descent, numpy only; ``signs`` +1 / -1 / 0 bound each weight), as (bias, weights) on the raw scale."""
     mu, sd = x.mean(0), x.std(0)
     sd[sd < 1e-9] = 1.0
     z = (x - mu) / sd
     w = w / w.sum()
     beta, b = np.zeros(x.shape[1]), 0.0
-    mask = np.array(nonneg)
+    signs = np.array(signs)
     lr = 1.0
     for _ in range(iters):
         p = 1 / (1 + np.exp(-(z @ beta + b)))
@@ -285,7 +339,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, nonneg: list[bool]
         grad_b = g.sum()
         beta -= lr * grad_beta
         b -= lr * grad_b
-        beta[mask] = np.maximum(beta[mask], 0.0)  # P(yes) can only raise the score
+        beta[signs > 0] = np.maximum(beta[signs > 0], 0.0)
+        beta[signs < 0] = np.minimum(beta[signs < 0], 0.0)
     weights = beta / sd
     bias = b - float((beta * mu / sd).sum())
     return bias, weights
@@ -310,8 +365,7 @@ def fit(rows: list[Row], metric: str) -> dict | None:
     x, y, w = design(rows, metric)
     if len(y) < 4 or len(set(y)) < 2:
         return None
-    nonneg = [name.endswith("logit") and name != "lexical_logit" for name in pj.FEATURES[metric]]
-    bias, weights = fit_logistic(x, y, w, nonneg)
+    bias, weights = fit_logistic(x, y, w, [SIGNS.get(name, 0) for name in pj.FEATURES[metric]])
     return {"bias": round(float(bias), 3), "weights": tuple(round(float(v), 3) for v in weights)}
 
 
@@ -423,7 +477,9 @@ def main() -> None:
     if missing and not args.no_compute:
         judge = make_judge(args.model, args.threads)
         log(f"{missing} items to compute with {model_name} ({sum(map(len, data.values()))} in the sample)")
-    rows = {d: compute(items, judge, model_name, cache, cache_file, args.no_compute) for d, items in data.items()}
+    cheap = judge or pj.ProbabilityJudge(None, embedder())  # the LLM-free measures only
+    rows = {d: compute(items, judge, model_name, cache, cache_file, args.no_compute, cheap)
+            for d, items in data.items()}
 
     print(f"Model {model_name}, prompts {pj.PROMPT_VERSION}, load average {os.getloadavg()[0]:.2f}, "
           f"{time.strftime('%Y-%m-%d')}.\n")
@@ -455,6 +511,13 @@ def main() -> None:
         print()
     print("Coefficients fitted on all rows (paste into COEFFICIENTS):\n")
     print(json.dumps(fits, indent=1))
+
+
+def embedder():
+    from rag.config import Config
+    from rag.embedding import embedder_for
+
+    return embedder_for(Config())
 
 
 def make_judge(model: str, threads: int):

@@ -89,7 +89,7 @@ def render(rows: list[dict], markdown: bool) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", action="append", help="catalogue names (default: all three)")
-    parser.add_argument("--prompt", action="append", choices=["default", "strict"], help="default: both")
+    parser.add_argument("--prompt", action="append", choices=["default", "plain", "strict"], help="default: default and strict")
     parser.add_argument("--retriever", default="basic")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--limit", type=int, help="first N questions of each set")

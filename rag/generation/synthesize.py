@@ -20,10 +20,16 @@ STRICT_SYSTEM_PROMPT = (
     "If the sources do not contain the answer, say exactly: "
     f"\"{NO_ANSWER}\" Do not use outside knowledge."
 )
-# The default, chosen with bench/generators.py: an exact abstention sentence in the instructions made
-# Qwen2.5-Coder-1.5B abstain on every question, also with the answer in a two-line context; asking it to
-# "say you could not find it" kept its abstentions for questions the sources do not cover.
+# The default, chosen with bench/generators.py. An exact abstention sentence in the instructions made
+# Qwen2.5-Coder-1.5B abstain on every question, even with the answer in a two-line context; asking it
+# to "say you could not find it" kept it answering (0 of 6 answerable questions abstained), and "do not
+# guess" made it invent less for questions the sources do not cover (2 of 3 against 3 of 3).
 SYSTEM_PROMPT = (
+    "You are a helpful assistant. Answer the question from the numbered sources and cite them like [1]. "
+    "Do not guess: if the sources do not state the answer, say you could not find it in the documents."
+)
+# The previous default, without "do not guess".
+PLAIN_SYSTEM_PROMPT = (
     "You are a helpful assistant. Answer the question from the numbered sources and cite them like [1]. "
     "If the sources do not cover the question, say you could not find it in the documents."
 )
@@ -34,7 +40,8 @@ STRICT_QUESTION_TEMPLATE = PromptTemplate(
     "Question: {question}\n"
     "Answer briefly from the sources above, with citations like [1]."
 )
-PROMPTS = {"default": (SYSTEM_PROMPT, QUESTION_TEMPLATE), "strict": (STRICT_SYSTEM_PROMPT, STRICT_QUESTION_TEMPLATE)}
+PROMPTS = {"default": (SYSTEM_PROMPT, QUESTION_TEMPLATE), "plain": (PLAIN_SYSTEM_PROMPT, QUESTION_TEMPLATE),
+           "strict": (STRICT_SYSTEM_PROMPT, STRICT_QUESTION_TEMPLATE)}
 
 
 class CitingSynthesizer(BaseSynthesizer):

@@ -18,8 +18,11 @@ CONTEXT = (
 GROUNDED = [
     "The library opens at 9 am on weekdays and at 10 am on Saturdays.",
     "Helen Carter, who was mayor at the time, founded the library in 1921.",
-    "The library does not open on Sundays.",
+    "The library is closed on Sundays and its reading room seats 120 people.",
 ]
+# A reworded negation ("closed" -> "does not open"): ranked above every hallucination, but the 1.5B
+# gives it P(yes) ~0.77, which the calibration puts at the boundary (0.49 when written).
+PARAPHRASED_NEGATION = "The library does not open on Sundays."
 UNGROUNDED = [
     "The reading room of the library seats 210 people.",  # a number changed
     "The library is open on Sundays.",  # a negation flipped
@@ -49,6 +52,12 @@ def test_grounded_and_ungrounded_claims_are_separated_at_threshold(judge):
     assert all(score >= judge.threshold for score, _ in grounded), report
     assert all(score < judge.threshold for score, _ in ungrounded), report
     assert "210" in ungrounded[0][1]  # the reason names the number the context lacks
+
+
+def test_a_reworded_negation_still_ranks_above_the_hallucinations(judge):
+    paraphrase, _ = judge.groundedness([CONTEXT], PARAPHRASED_NEGATION)
+    worst_hallucination = max(judge.groundedness([CONTEXT], answer)[0] for answer in UNGROUNDED)
+    assert paraphrase > worst_hallucination + 0.2
 
 
 def test_the_lexical_judge_passes_what_this_judge_catches(judge):

@@ -229,3 +229,17 @@ def test_a_huge_single_sentence_still_fits():
     blob = " ".join(["word"] * 5000)  # no sentence breaks at all
     j.context_relevance("What word?", blob)
     assert engine.count_tokens(engine.prompts[-1]) < 300
+
+
+def test_number_mismatches_catch_swaps_but_not_rewordings():
+    from rag.evaluation.probability_judge import number_mismatches, number_tokens
+
+    context = ("The pack charges from empty to full in 45 minutes and the drill delivers a maximum torque "
+               "of 48 Nm. The library held some 4,000 manuscripts and burned in 1511.")
+    assert number_mismatches("The pack charges fully in 48 minutes.", context) == ["48"]  # swapped
+    assert number_mismatches("The pack charges fully in 45 minutes.", context) == []
+    assert number_mismatches("The pack charges fully in 40 minutes.", context) == ["40"]  # absent
+    # number words, thousands and reworded neighbours are not mismatches
+    assert number_mismatches("A blaze in 1511 destroyed about four thousand manuscripts.", context) == []
+    assert number_mismatches("It weighs 480 g.", "It weighs 0.48 kg.") == []  # a change of unit
+    assert [v for _, v in number_tokens("thirty-one locks, 1,240 staff, twelve days")] == [31, 1240, 12]
