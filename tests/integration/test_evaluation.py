@@ -237,6 +237,9 @@ def test_importing_evaluation_does_not_import_trulens():
 
 # ---------------------------------------------------------------- the real thing
 
+LOCAL_LABEL = "local:probability:qwen2.5-coder-1.5b+lexical"  # the default judge, named by what it runs
+
+
 def test_two_version_evaluation_records_scores_and_ranks(ingested, tmp_path, monkeypatch):
     from rag.evaluation import evaluate, leaderboard
     from rag.evaluation.trulens.recording import FEEDBACK_NAMES
@@ -252,7 +255,7 @@ def test_two_version_evaluation_records_scores_and_ranks(ingested, tmp_path, mon
     assert len(rows) == 4 and rows["error"].isna().all()
     names = {ingested.spec(r).name for r in retrievers}
     assert set(rows["retriever"]) == names
-    assert set(rows["judge"]) == {"lexical"}
+    assert set(rows["judge"]) == {LOCAL_LABEL}
     for col in ("context_relevance", "groundedness", "answer_relevance"):
         values = rows[col].astype(float)
         assert values.between(0, 1).all(), (col, values.tolist())
@@ -273,7 +276,7 @@ def test_two_version_evaluation_records_scores_and_ranks(ingested, tmp_path, mon
     for key in ("rows_csv", "rows_json", "leaderboard_csv", "chart"):
         assert results.paths[key].is_file() and results.paths[key].stat().st_size > 0
     saved = json.loads(results.paths["rows_json"].read_text())
-    assert len(saved["rows"]) == 4 and saved["judge"] == "lexical"
+    assert len(saved["rows"]) == 4 and saved["judge"] == LOCAL_LABEL
 
     # The records and all three scores are in our database, not in ./default.sqlite.
     session = open_session(ingested.config)
@@ -284,6 +287,6 @@ def test_two_version_evaluation_records_scores_and_ranks(ingested, tmp_path, mon
 
     db_board = leaderboard(ingested.config)
     assert list(db_board["rank"]) == [1, 2]
-    assert set(db_board["retriever"]) == names and set(db_board["judge"]) == {"lexical"}
+    assert set(db_board["retriever"]) == names and set(db_board["judge"]) == {LOCAL_LABEL}
     assert list(db_board["records"]) == [2, 2]
     assert list(db_board["retriever"]) == list(board["retriever"])  # same ranking

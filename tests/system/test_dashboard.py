@@ -48,7 +48,7 @@ def evaluated(sample_app, tmp_path_factory):
     folder = tmp_path_factory.mktemp("dashboard")
     config = sample_app.config.replace(max_new_tokens=32, database_url=f"sqlite:///{folder / 'trulens.sqlite'}")
     app = RAG(config)
-    results = app.evaluate(load_questions(SAMPLE)[:1], retrievers=RETRIEVERS, judge="local", progress=False,
+    results = app.evaluate(load_questions(SAMPLE)[:1], retrievers=RETRIEVERS, judge="lexical", progress=False,
                            output_dir=folder / "results")
     rows = results.rows
     assert len(rows) == 2 and rows["error"].isna().all(), rows[["version", "error"]]

@@ -47,6 +47,7 @@ DEFAULTS = {
     "RAG_MAX_NEW_TOKENS": "64",
     # Plumbing, not answer quality: the 135M generator keeps the notebooks within minutes.
     "RAG_LLM_MODEL": "smollm2-135m",
+    "RAG_JUDGE": "lexical",  # the default judge's local-LLM checks are tested in tests/integration
 }
 
 

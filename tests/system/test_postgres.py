@@ -186,7 +186,7 @@ def evaluated(postgres, sample_app, tmp_path_factory):
     os.chdir(out)  # TruLens' implicit default.sqlite would appear here
     try:
         started = time.perf_counter()
-        results = app.evaluate(load_questions(SAMPLE)[:1], retrievers=RETRIEVERS, judge="local", progress=False,
+        results = app.evaluate(load_questions(SAMPLE)[:1], retrievers=RETRIEVERS, judge="lexical", progress=False,
                                output_dir=out / "results")
         results.elapsed_s = time.perf_counter() - started
     finally:
@@ -260,7 +260,7 @@ def test_leaderboard_reads_both_versions_back(evaluated):
     assert len(board) == 2 and list(board["rank"]) == [1, 2]
     assert set(board["version"]) == set(results.rows["version"])
     assert set(board["retriever"]) == {app.spec(r).name for r in RETRIEVERS}
-    assert set(board["judge"]) == {"local"} and list(board["records"]) == [1, 1]
+    assert set(board["judge"]) == {"lexical"} and list(board["records"]) == [1, 1]
     for column in ("context_relevance", "groundedness", "answer_relevance", "triad"):
         assert board[column].between(0, 1).all(), (column, board[column].tolist())
     assert board["triad"].is_monotonic_decreasing
