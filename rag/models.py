@@ -37,13 +37,13 @@ def list_models(config: Config) -> list[dict[str, Any]]:
 def pull_models(config: Config, names: list[str] | None = None, progress: bool = True) -> list[str]:
     """Fetch and verify the named generators (default: the configured local one); returns the paths."""
     from rag.embedding import model_path
-    from rag.generation import model_name
+    from rag.generation import GENERATORS, model_name
     from rag.generation.catalogue import CATALOGUE, resolve_gguf
 
     cache = Path(config.model_cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     paths = [model_path(config.embed_model)]
-    wanted = names or ([model_name(config)] if config.llm_provider in ("local", "llamacpp") else [])
+    wanted = names or ([model_name(config)] if GENERATORS.get(config.llm_provider).local_weights else [])
     for name in wanted:
         if name not in CATALOGUE and not Path(name).suffix == ".gguf" and not name.startswith("hf:"):
             from rag.errors import ConfigError

@@ -19,6 +19,7 @@ class Generator:
     help: str
     make: Callable[[Any], Any]
     default_model: str | None = None  # used when llm_model is not set
+    local_weights: bool = False  # its model is a file `rag models pull` fetches
     order: int = 100
 
 

@@ -4,4 +4,4 @@ from rag.generation import Generator
 from rag.generation.providers.local import DEFAULT_MODEL, make_local_llm
 
 PLUGIN = Generator(name="llamacpp", help="same as local (a GGUF path in llm_model)", make=make_local_llm,
-                   default_model=DEFAULT_MODEL, order=3)
+                   default_model=DEFAULT_MODEL, local_weights=True, order=3)

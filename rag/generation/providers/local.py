@@ -22,4 +22,4 @@ def make_local_llm(config: Any) -> Any:
 
 
 PLUGIN = Generator(name="local", help="llama.cpp in-process: a catalogue model or a GGUF path (default)",
-                   make=make_local_llm, default_model=DEFAULT_MODEL, order=0)
+                   make=make_local_llm, default_model=DEFAULT_MODEL, local_weights=True, order=0)
