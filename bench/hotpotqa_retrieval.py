@@ -54,8 +54,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, add_run_options, ingest_summary, log, machine_state, remove_unless_kept, write_results  # noqa: E402
+from rag.retrieval import RETRIEVER_KINDS  # noqa: E402
 
-KINDS = ("basic", "sentence_window", "auto_merging")
+KINDS = tuple(RETRIEVER_KINDS.names())
 DEFAULT_QUESTIONS = 40  # ~400 one-paragraph PDFs: fits in ~10 min on 2 shared CPU cores (see --help)
 CAVEAT = ("Note: each document is a single short paragraph (one page), so sentence_window widens a sentence to "
           "(almost) the whole paragraph and auto_merging can only merge within that paragraph; both behave "

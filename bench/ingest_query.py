@@ -52,8 +52,9 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, log, machine_state, sec10q_paths  # noqa: E402
+from rag.retrieval import RETRIEVER_KINDS  # noqa: E402
 
-KINDS = ("basic", "sentence_window", "auto_merging")
+KINDS = tuple(RETRIEVER_KINDS.names())
 DEFAULT_FILES = 2  # what fits in ~15 minutes on 2 shared CPU cores (see --help)
 MB = 1024 * 1024
 

@@ -49,8 +49,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, add_run_options, ingest_summary, log, machine_state, remove_unless_kept, sec10q_paths, write_results  # noqa: E402,E501
+from rag.retrieval import RETRIEVER_KINDS  # noqa: E402
 
-KINDS = ("basic", "sentence_window", "auto_merging")
+KINDS = tuple(RETRIEVER_KINDS.names())
 DEFAULT_FILES = 2
 DEFAULT_QUESTIONS = 3
 MAX_NEW_TOKENS = 96

@@ -30,7 +30,6 @@ from rag.evaluation.metrics import answer_correctness, retrieval_scores
 from rag.evaluation.questions import Question, as_questions
 from rag.generation import generator_label
 
-DEFAULT_RETRIEVERS = ("basic", "sentence_window", "auto_merging")
 DISPLAY_COLUMNS = ["rank", "retriever", "judge", "questions", "context_relevance", "groundedness",
                    "answer_relevance", "triad", "correctness", "hit_rate", "mrr", "latency_s", "tokens", "errors"]
 
@@ -67,7 +66,7 @@ class EvaluationResults:
                 f"{str(first).splitlines()[0][:200]}")
 
 
-def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] = DEFAULT_RETRIEVERS, judge: str | None = None,
+def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, judge: str | None = None,
              progress: bool = True, output_dir: str | Path | None = None, app_name: str = "rag",
              feedback_timeout: float = 600.0) -> EvaluationResults:
     """Answer every question with every retriever version, recorded and judged by TruLens.
@@ -75,7 +74,8 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] = DEFAULT_RETRI
     Args:
         app: a :class:`rag.RAG` whose storage holds the ingested PDFs.
         questions: a path (.txt / .jsonl), or a list of :class:`Question`, strings or dicts.
-        retrievers: retriever specs such as ``"basic"`` or ``"sentence_window:window_size=1"``.
+        retrievers: retriever specs such as ``"basic"`` or ``"sentence_window:window_size=1"``
+            (default: every registered kind with its defaults).
         judge: ``"local"`` (offline, default from the config) or ``"openai"`` (OpenAI API or an
             OpenAI-compatible server from ``judge_base_url``).
         progress: show a progress bar on stderr.
@@ -151,7 +151,11 @@ def database_url(config: Any) -> str:
     return url(config)
 
 
-def _unique_specs(app: Any, retrievers: Iterable[Any]) -> list[Any]:
+def _unique_specs(app: Any, retrievers: Iterable[Any] | None) -> list[Any]:
+    if retrievers is None:
+        from rag.retrieval import RETRIEVER_KINDS
+
+        retrievers = RETRIEVER_KINDS.names()
     if isinstance(retrievers, str):
         retrievers = [retrievers]
     specs, seen = [], set()
