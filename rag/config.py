@@ -44,6 +44,8 @@ class Config:
 
     # Where indexes live: "local" (FAISS + JSON files in storage_dir).
     store: str = "local"
+    # A second `rag ingest` into the same folder fails at once (0) or waits this many seconds.
+    lock_timeout: float = 0.0
 
     # Reranker: "embedding" re-scores final node text with the embedding model,
     # "none" keeps retrieval order, anything else is a CrossEncoder name or path.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -30,9 +31,15 @@ from rag.errors import IndexMissingError, InputError, UnreadablePdfError
 from rag.ingest.parse import ParsedNodes, ParserSpec, parse
 from rag.ingest.pdf import file_sha256, find_pdfs, read_pdf
 from rag.stores import Store
+from rag.stores.lock import writer_lock
 from rag.types import IngestReport, PdfText, Skipped
 
 FORMAT = 1
+# What this store writes at the top of its folder; anything else there belongs to someone else.
+OWN_NAMES = {"manifest.json", "cache", "indexes", ".lock", "evaluations.sqlite", "results", "dashboard.log"}
+INDEX_DIR = re.compile(r"[0-9a-f]{16}")  # indexes/<id>
+CACHE_FILE = re.compile(r"\.?[0-9a-f]{32}-[0-9a-f]{8}\.(?:json|npy)(?:\..+)?")  # <file key>.<ext>, or a temporary of it
+READER_LOCK_WAIT_S = 600.0  # a query that needs a new index waits this long for a running ingest
 
 
 def _progress(iterable: Iterable, show: bool, **kwargs):
@@ -105,7 +112,12 @@ class IndexStore:
         started = time.perf_counter()
         report = IngestReport()
         candidates, report.skipped = find_pdfs(path)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self._refuse_foreign_folder()
+        with writer_lock(self.root, self.config.lock_timeout):
+            return self._sync(path, candidates, report, specs, progress, started)
+
+    def _sync(self, path: str | Path, candidates: list[tuple[Path, str]], report: IngestReport,
+              specs: list[ParserSpec], progress: bool, started: float) -> IngestReport:
         self._remove_stale_temporaries()
         old = self.manifest()
         specs = self._specs_to_maintain(specs, old, report)
@@ -184,6 +196,15 @@ class IndexStore:
         manifest = self._require_manifest()
         if spec.key in manifest["indexes"] and (self.root / manifest["indexes"][spec.key]["dir"]).is_dir():
             return manifest["indexes"][spec.key]
+        # A new index is a write: wait for any ingest, then start from the manifest as it is now,
+        # so what that ingest committed is never overwritten with an older copy.
+        with writer_lock(self.root, max(self.config.lock_timeout, READER_LOCK_WAIT_S)):
+            return self._add_index(spec, progress)
+
+    def _add_index(self, spec: ParserSpec, progress: bool) -> dict[str, Any]:
+        manifest = self._require_manifest()
+        if spec.key in manifest["indexes"] and (self.root / manifest["indexes"][spec.key]["dir"]).is_dir():
+            return manifest["indexes"][spec.key]  # built by another process while we waited
         documents = []
         for name, info in manifest["files"].items():
             cached = self._document_cache(name, info["sha256"])
@@ -326,19 +347,34 @@ class IndexStore:
         return stats
 
     def _remove_stale_temporaries(self) -> None:
-        for tmp in self.root.glob(".tmp-*"):
+        """Half-built indexes of a killed run (only our own temporary names; we hold the lock)."""
+        for tmp in self.root.glob(".tmp-index-*"):
             shutil.rmtree(tmp, ignore_errors=True)
 
     def _collect_garbage(self, manifest: dict[str, Any]) -> None:
-        """Delete indexes and caches that the manifest no longer refers to."""
+        """Delete our indexes and caches that the manifest no longer refers to; never anything else."""
         keep_dirs = {self.root / e["dir"] for e in manifest["indexes"].values()}
         for directory in (self.root / "indexes").glob("*"):
-            if directory not in keep_dirs:
+            if directory not in keep_dirs and INDEX_DIR.fullmatch(directory.name) and (directory / "stats.json").is_file():
                 shutil.rmtree(directory, ignore_errors=True)
         keep_files = {self._file_key(n, f["sha256"]) for n, f in manifest["files"].items()}
         for cached in (self.root / "cache").rglob("*.*"):
-            if cached.name.split(".")[0] not in keep_files:
+            if CACHE_FILE.fullmatch(cached.name) and cached.name.split(".")[0] not in keep_files:
                 cached.unlink(missing_ok=True)
+
+    def _refuse_foreign_folder(self) -> None:
+        """A folder without our manifest that holds other things is not ours to write in."""
+        if not self.root.is_dir() or self.manifest_path.exists():
+            if self.root.exists() and not self.root.is_dir():
+                raise InputError(f"storage_dir {self.root} is a file: give a folder (RAG_STORAGE_DIR).")
+            return
+        foreign = sorted(p.name for p in self.root.iterdir() if p.name not in OWN_NAMES
+                         and not p.name.startswith(".tmp-index-"))
+        if foreign:
+            raise InputError(
+                f"storage_dir {self.root.resolve()} is not empty and holds no index ({foreign[0]!r} ...): "
+                "give a new or empty folder (RAG_STORAGE_DIR); ingest never writes among other files."
+            )
 
 
 def _comparable(manifest: dict[str, Any]) -> dict[str, Any]:
