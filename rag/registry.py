@@ -41,6 +41,10 @@ class Registry(Generic[T]):
         self._help[name] = help or getattr(item, "help", "") or ""
         return item
 
+    def unregister(self, name: str) -> None:
+        self._items.pop(name, None)
+        self._help.pop(name, None)
+
     def get(self, name: str) -> T:
         self._discover()
         try:

@@ -54,7 +54,11 @@ def test_a_new_retriever_kind_is_one_registration(fake_config):
         params = (Param("top_k", "top_k", positive_int),)
 
     RETRIEVER_KINDS.register("paragraphs_test", Paragraphs("paragraphs_test", "test"))
-    spec = RetrieverSpec.parse("paragraphs_test:top_k=3", fake_config)
-    assert spec.name == "paragraphs_test[top_k=3]" and spec.parser_spec.kind == "paragraphs_test"
-    with pytest.raises(ConfigError, match="has no parameter 'window_size'"):
-        RetrieverSpec.parse("paragraphs_test:window_size=3", fake_config)
+    try:
+        spec = RetrieverSpec.parse("paragraphs_test:top_k=3", fake_config)
+        assert spec.name == "paragraphs_test[top_k=3]" and spec.parser_spec.kind == "paragraphs_test"
+        with pytest.raises(ConfigError, match="has no parameter 'window_size'"):
+            RetrieverSpec.parse("paragraphs_test:window_size=3", fake_config)
+    finally:
+        RETRIEVER_KINDS.unregister("paragraphs_test")
+    assert "paragraphs_test" not in RETRIEVER_KINDS
