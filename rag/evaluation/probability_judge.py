@@ -371,14 +371,18 @@ class ProbabilityJudge:
             "number_mismatch": float(min(len(mismatched), 2)), "number_mismatch_list": mismatched,
         }
 
+    def _decide(self, metric: str, features: dict, yes: str, no: str) -> tuple[float, str]:
+        """The calibrated score of ``features`` and the verdict word for it."""
+        score = self.combine(metric, features)
+        return score, yes if score >= self.threshold else no
+
     # ------------------------------------------------------------------ context relevance
 
     def context_relevance(self, question: str, context: str) -> tuple[float, str]:
         f = self.context_relevance_features(question, context)
         if "score" in f:
             return f["score"], f["reason"]
-        score = self.combine("context_relevance", f)
-        verdict = "relevant" if score >= self.threshold else "not relevant"
+        score, verdict = self._decide("context_relevance", f, "relevant", "not relevant")
         detail = f"P(yes) {f['p']:.2f} that it holds the answer, embedding similarity {f['cosine']:.2f}"
         if f["key_words"]:
             detail += f", {f['key_present']}/{f['key_words']} key question words present"
@@ -412,8 +416,7 @@ class ProbabilityJudge:
         f = self.answer_relevance_features(question, answer)
         if "score" in f:
             return f["score"], f["reason"]
-        score = self.combine("answer_relevance", f)
-        verdict = "addresses" if score >= self.threshold else "does not address"
+        score, verdict = self._decide("answer_relevance", f, "addresses", "does not address")
         return score, (f"Answer {verdict} the question: P(yes) {f['p']:.2f}, "
                        f"embedding similarity {f['cosine']:.2f}.")
 
