@@ -11,7 +11,7 @@ Importing this package is cheap: TruLens (slow to import) loads only when an eva
 from typing import Any
 
 __all__ = ["evaluate", "load_questions", "leaderboard", "EvaluationResults", "Question", "TRIAD", "make_judge",
-           "judge_label", "JUDGES"]
+           "judge_label", "JUDGES", "start_dashboard", "stop_dashboard"]
 
 TRIAD = ("context_relevance", "groundedness", "answer_relevance")
 
@@ -32,6 +32,10 @@ def __getattr__(name: str) -> Any:
         from rag.evaluation import judges
 
         return getattr(judges, name)
+    if name in ("start_dashboard", "stop_dashboard"):
+        from rag.evaluation.trulens import dashboard
+
+        return getattr(dashboard, name)
     if name in ("load_questions", "Question"):
         from rag.evaluation import questions
 

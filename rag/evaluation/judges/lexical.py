@@ -57,7 +57,9 @@ REFUSAL = re.compile(
     r"|\b(?:cannot|can\s+not|unable\s+to)\s+(?:be\s+)?(?:answer|determin|find|found|provide|say)"
     r"|\bnot\s+(?:enough|sufficient)\s+(?:information|context|details)"
     r"|\bno\s+(?:information|mention|details)\s+(?:about|on|regarding|of|is|are)\b"
-    r"|\b(?:is|are|was|were)\s+not\s+(?:mentioned|specified|stated|provided|given|available|included|found)\b",
+    r"|\b(?:is|are|was|were)\s+not\s+(?:mentioned|specified|stated)\b"
+    r"|\b(?:is|are|was|were)\s+not\s+(?:provided|given|included|found)\s+in\s+(?:the\s+)?(?:given\s+|provided\s+)?"
+    r"(?:sources?|documents?|context|text|passages?)\b",
     re.IGNORECASE,
 )
 
