@@ -318,9 +318,14 @@ def _judge_progress(total: int, enabled: bool):
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     _quiet_libraries()
+    from rag.errors import InputError
     from rag.evaluation import leaderboard
 
-    table = leaderboard(_config(args))
+    config = _config(args)
+    if not config.database_url and not Path(config.storage_dir).is_dir():  # a read: never create a folder
+        raise InputError(f"No storage folder {Path(config.storage_dir).resolve()}: check --storage-dir / "
+                         "RAG_STORAGE_DIR, or run `rag eval` first.")
+    table = leaderboard(config)
     if args.json:
         _print_json(table.to_dict(orient="records"))
     elif table.empty:

@@ -62,3 +62,9 @@ def test_unreachable_server_is_one_line_for_query_and_a_failed_eval(sample_app, 
     [row] = data["leaderboard"]
     assert row["errors"] == 2 and row["questions"] == 2
     assert "error: 2 of 2 answers failed or were not scored; first: APIConnectionError" in proc.stderr
+
+
+def test_leaderboard_of_a_missing_folder_creates_nothing(tmp_path):
+    typo = tmp_path / "storgae"
+    proc = rag("--storage-dir", str(typo), "leaderboard")
+    assert proc.returncode == 2 and "No storage folder" in proc.stderr and not typo.exists()
