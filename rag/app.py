@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from rag.retrieval.spec import RetrieverSpec
 from rag.stores import open_store
 from rag.types import IngestReport, QueryResult, Source
 
-__all__ = ["RAG", "QueryResult", "Source"]
+__all__ = ["RAG", "QueryResult", "QueryStream", "Source"]
 
 
 class RAG:
@@ -54,15 +55,17 @@ class RAG:
             self._indexes[key] = self.store.load(spec.parser_spec, progress=self.progress)
         return self._indexes[key]
 
-    def query_engine(self, retriever: str | RetrieverSpec = "basic", **params: Any):
-        """The LlamaIndex query engine of a retriever (what evaluation instruments)."""
+    def query_engine(self, retriever: str | RetrieverSpec = "basic", streaming: bool = False, **params: Any):
+        """The LlamaIndex query engine of a retriever (what evaluation instruments); ``streaming=True``
+        gives one whose responses are LlamaIndex ``StreamingResponse``s."""
         from rag.retrieval.engine import build_query_engine
 
         spec = self.spec(retriever, **params)
-        if spec.name not in self._engines:
+        key = (spec.name, streaming)
+        if key not in self._engines:
             index, storage = self.index(spec)
-            self._engines[spec.name] = build_query_engine(spec, index, storage, self.llm, self.config)
-        return self._engines[spec.name]
+            self._engines[key] = build_query_engine(spec, index, storage, self.llm, self.config, streaming=streaming)
+        return self._engines[key]
 
     def retrieve(self, question: str, retriever: str | RetrieverSpec = "basic", **params: Any) -> list[Source]:
         """The final context nodes (after window replacement / merging / rerank), no LLM call."""
@@ -74,23 +77,19 @@ class RAG:
         retriever_, postprocessors = build_retrieval(spec, index, storage, self.config)
         return sources_of(retrieve_nodes(retriever_, postprocessors, question))
 
-    def query(self, question: str, retriever: str | RetrieverSpec = "basic", **params: Any) -> QueryResult:
-        """Answer ``question`` from the indexed PDFs with the named retriever."""
-        from rag.retrieval.engine import sources_of
+    def query(self, question: str, retriever: str | RetrieverSpec = "basic", stream: bool = False,
+              **params: Any) -> "QueryResult | QueryStream":
+        """Answer ``question`` from the indexed PDFs with the named retriever.
 
+        ``stream=True`` returns a :class:`QueryStream`: iterate it for the answer's text as the model
+        writes it; its ``result`` is the :class:`QueryResult` once the answer is complete.
+        """
         _check_question(question)
-        engine = self.query_engine(retriever, **params)
+        engine = self.query_engine(retriever, streaming=stream, **params)
         response = engine.query(question)
-        meta = response.metadata or {}
-        answer, sources = str(response.response or "").strip(), sources_of(response.source_nodes)
-        cited, unknown = citations(answer, len(sources))
-        return QueryResult(
-            question=question, answer=answer, sources=sources, retriever=engine.spec.name,
-            kind=engine.spec.kind, params=engine.spec.values,
-            timings={k: round(v, 4) for k, v in meta.get("timings", {}).items()},
-            usage=dict(meta.get("usage", {})), finish_reason=meta.get("finish_reason"),
-            cited=cited, unknown_citations=unknown,
-        )
+        if stream:
+            return QueryStream(response, lambda text: _result(question, engine, response, text))
+        return _result(question, engine, response, str(response.response or ""))
 
     # ------------------------------------------------------------ evaluation
     def evaluate(self, questions: Any, retrievers: list[str | RetrieverSpec] | None = None,
@@ -106,6 +105,53 @@ class RAG:
             items = items[:limit]
         return evaluate(self, items, retrievers=retrievers or RETRIEVER_KINDS.names(),
                         judge=judge or self.config.judge, progress=progress, output_dir=output_dir)
+
+
+class QueryStream:
+    """The answer's text as it is written (iterate), then the whole :class:`QueryResult` (``result``)."""
+
+    def __init__(self, response: Any, finish: Any):
+        self._response, self._finish = response, finish
+        self._parts: list[str] = []
+        self._result: QueryResult | None = None
+        self._started = time.perf_counter()
+
+    def __iter__(self):
+        for token in self._response.response_gen:
+            self._parts.append(token)
+            yield token
+        self._close()
+
+    @property
+    def result(self) -> QueryResult:
+        if self._result is None:
+            for _ in self:  # read whatever was not read yet
+                pass
+        return self._result
+
+    def _close(self) -> None:
+        if self._result is None:
+            timings = self._response.metadata.setdefault("timings", {})
+            streamed = time.perf_counter() - self._started  # generation ran while the caller read
+            timings["generate"] = timings.get("generate", 0.0) + streamed
+            timings["total"] = timings.get("total", 0.0) + streamed
+            self._result = self._finish("".join(self._parts))
+
+
+def _result(question: str, engine: Any, response: Any, answer: str) -> QueryResult:
+    from rag.generation.synthesize import NO_ANSWER
+    from rag.retrieval.engine import sources_of
+
+    meta = response.metadata or {}
+    answer, sources = answer.strip() or NO_ANSWER, sources_of(response.source_nodes)
+    cited, unknown = citations(answer, len(sources))
+    return QueryResult(
+        question=question, answer=answer, sources=sources, retriever=engine.spec.name,
+        kind=engine.spec.kind, params=engine.spec.values,
+        timings={k: round(v, 4) for k, v in meta.get("timings", {}).items()},
+        usage=dict(meta.get("usage", {})), finish_reason=meta.get("finish_reason"),
+        cited=cited, unknown_citations=unknown,
+    )
 
 
 def citations(answer: str, sources: int) -> tuple[list[int], list[int]]:

@@ -193,11 +193,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    result = _app(args).query(args.question, retriever=args.retriever)
-    if args.json:
-        _print_json(result.as_dict())
+    app = _app(args)
+    if args.json:  # one document: nothing to stream
+        _print_json(app.query(args.question, retriever=args.retriever).as_dict())
         return EXIT_OK
-    print(result)
+    if sys.stderr.isatty():
+        print("Loading the index and the model ...", end="\r", file=sys.stderr, flush=True)
+    stream = app.query(args.question, retriever=args.retriever, stream=True)
+    for token in stream:  # the answer as the model writes it
+        print(token, end="", flush=True)
+    result = stream.result
+    print(result.footer())
     t = result.timings
     print(f"\n{result.retriever}: retrieve {t.get('retrieve', 0):.2f}s, rerank {t.get('rerank', 0):.2f}s, "
           f"generate {t.get('generate', 0):.2f}s")

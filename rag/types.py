@@ -125,7 +125,11 @@ class QueryResult:
         return data
 
     def __str__(self) -> str:
-        lines = [self.answer + (" [... cut off at max_new_tokens]" if self.truncated else "")]
+        return self.answer + self.footer()
+
+    def footer(self) -> str:
+        """What follows the answer's text: truncation and citation warnings, then the sources."""
+        lines = [" [... cut off at max_new_tokens]" if self.truncated else ""]
         if self.unknown_citations:
             lines.append("(cites " + ", ".join(f"[{n}]" for n in self.unknown_citations) + ", which is not a source)")
         lines += ["", "Sources:"]

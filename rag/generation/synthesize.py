@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
-from llama_index.core.base.response.schema import Response
+from llama_index.core.base.response.schema import Response, StreamingResponse
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.response_synthesizers.base import BaseSynthesizer
 from llama_index.core.schema import MetadataMode
@@ -86,18 +86,40 @@ class CitingSynthesizer(BaseSynthesizer):
         ]
 
     def synthesize(self, query: Any, nodes: Sequence[Any], additional_source_nodes: Any = None,
-                   **kwargs: Any) -> Response:
-        """One chat call over the numbered nodes; the response's metadata has ``usage`` and ``finish_reason``."""
+                   **kwargs: Any) -> Response | StreamingResponse:
+        """One chat call over the numbered nodes; the response's metadata has ``usage`` and ``finish_reason``
+        (for a streaming synthesizer, filled in when the last token has been read)."""
         question = query if isinstance(query, str) else query.query_str
+        sources = list(nodes) + list(additional_source_nodes or [])
         if not nodes:
             return Response(NO_ANSWER, source_nodes=[], metadata={"usage": {}, "finish_reason": None})
         chunks = [n.node.get_content(metadata_mode=MetadataMode.LLM) for n in nodes]
+        if self._streaming:
+            return self._stream(self.messages(question, chunks), sources)
         response = self._llm.chat(self.messages(question, chunks))
         extra = getattr(response, "additional_kwargs", None) or {}
-        return Response((response.message.content or "").strip() or NO_ANSWER,
-                        source_nodes=list(nodes) + list(additional_source_nodes or []),
+        return Response((response.message.content or "").strip() or NO_ANSWER, source_nodes=sources,
                         metadata={"usage": token_usage(extra),
                                   "finish_reason": extra.get("finish_reason") or _raw_finish_reason(response.raw)})
+
+    def _stream(self, messages: list[ChatMessage], sources: list[Any]) -> StreamingResponse:
+        metadata: dict[str, Any] = {"usage": {}, "finish_reason": None}
+
+        def tokens():
+            text = ""
+            for response in self._llm.stream_chat(messages):
+                extra = getattr(response, "additional_kwargs", None) or {}
+                if extra.get("finish_reason") or extra.get("prompt_tokens"):
+                    metadata["usage"] = token_usage(extra)
+                    metadata["finish_reason"] = extra.get("finish_reason") or _raw_finish_reason(response.raw)
+                # Some LLMs give only the text so far, without the delta.
+                content = response.message.content or ""
+                delta = response.delta if response.delta is not None else content[len(text):]
+                text += delta
+                if delta:
+                    yield delta
+
+        return StreamingResponse(response_gen=tokens(), source_nodes=sources, metadata=metadata)
 
     def get_response(self, query_str: str, text_chunks: Sequence[str], **kwargs: Any) -> str:
         response = self._llm.chat(self.messages(query_str, text_chunks))

@@ -78,18 +78,21 @@ class QueryEngine(RetrieverQueryEngine):
         finally:
             retrieve, rerank = self._stage_seconds.pop(id(bundle), (0.0, 0.0))
         total = time.perf_counter() - start
-        response.metadata = dict(response.metadata or {})
+        if response.metadata is None:
+            response.metadata = {}
+        # Updated in place: a streaming response fills its usage into the same dict as it ends.
         response.metadata["timings"] = {"retrieve": retrieve, "rerank": rerank,
                                         "generate": max(total - retrieve - rerank, 0.0), "total": total}
         return response
 
 
-def build_query_engine(spec: RetrieverSpec, index: Any, storage: Any, llm: Any, config: Any) -> QueryEngine:
+def build_query_engine(spec: RetrieverSpec, index: Any, storage: Any, llm: Any, config: Any,
+                       streaming: bool = False) -> QueryEngine:
     from rag.generation.synthesize import CitingSynthesizer
 
     retriever, postprocessors = build_retrieval(spec, index, storage, config)
     synthesizer = CitingSynthesizer(llm=llm, context_window=config.context_window,
-                                    max_new_tokens=config.max_new_tokens)
+                                    max_new_tokens=config.max_new_tokens, streaming=streaming)
     return QueryEngine(retriever, synthesizer, postprocessors, spec)
 
 

@@ -105,3 +105,16 @@ def test_answer_says_when_it_was_cut_off(app):
     assert result.cited == [1] and result.unknown_citations == []
     result.finish_reason = "length"
     assert "cut off at max_new_tokens" in str(result) and result.as_dict()["finish_reason"] == "length"
+
+
+def test_streamed_answer_equals_the_result(app):
+    from rag.app import QueryStream
+
+    stream = app.query("How many days of paid sick leave?", retriever="basic", stream=True)
+    assert isinstance(stream, QueryStream)
+    tokens = list(stream)
+    result = stream.result
+    assert tokens and "".join(tokens).strip() == result.answer
+    assert result.sources and result.cited == [1]
+    assert set(result.timings) == {"retrieve", "rerank", "generate", "total"}
+    assert str(result) == result.answer + result.footer() and "Sources:" in result.footer()
