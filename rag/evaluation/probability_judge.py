@@ -296,12 +296,13 @@ class ProbabilityJudge:
 
         path = resolve_model(model or DEFAULT_MODEL, Path(config.model_cache_dir), fetch=fetch)
         threads = int(getattr(config, "llm_threads", None) or 1)
-        engine = get_engine(path, threads=threads, context_window=CONTEXT_WINDOW)
+        # The generator's engine when it runs the same model: one copy of the weights per process.
+        engine = get_engine(path, threads=threads, context_window=int(getattr(config, "context_window", CONTEXT_WINDOW)))
         if embed is None:
             from rag.embedding import embedder_for
 
             embed = embedder_for(config)
-        return cls(engine, embed)
+        return cls(engine, embed, context_window=min(CONTEXT_WINDOW, engine.context_window))  # calibrated budget
 
     # ------------------------------------------------------------------ groundedness
 
