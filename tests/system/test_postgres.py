@@ -4,17 +4,13 @@ read back both with plain SQL and through ``rag.evaluation.leaderboard``."""
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from pg_server import running_server
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -25,121 +21,12 @@ FEEDBACK = ("Context Relevance", "Groundedness", "Answer Relevance")
 DBNAME = "rag_evals"
 
 
-# ---------------------------------------------------------------- a throw-away PostgreSQL server
-
-def postgres_bin_dir() -> Path | None:
-    """The newest ``/usr/lib/postgresql/<version>/bin`` holding initdb and pg_ctl (or those on PATH)."""
-    candidates = []
-    for initdb in glob.glob("/usr/lib/postgresql/*/bin/initdb"):
-        folder = Path(initdb).parent
-        try:
-            version = float(folder.parent.name)
-        except ValueError:
-            version = 0.0
-        if (folder / "pg_ctl").exists():
-            candidates.append((version, folder))
-    if candidates:
-        return max(candidates)[1]
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if initdb and pg_ctl and Path(initdb).parent == Path(pg_ctl).parent:
-        return Path(initdb).parent
-    return None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class PostgresServer:
-    """``initdb`` + ``pg_ctl start`` in a temporary folder, TCP on 127.0.0.1 only.
-
-    initdb refuses to run as root, so as root the server runs as the ``postgres`` system
-    user (``runuser``), owning the temporary folder.
-    """
-
-    def __init__(self, bin_dir: Path):
-        self.bin_dir = bin_dir
-        # Not under pytest's tmp_path: /tmp/pytest-of-root is 0700 and the postgres user
-        # could not reach the data folder.
-        self.folder = Path(tempfile.mkdtemp(prefix="rag-pg-"))
-        self.data = self.folder / "data"
-        self.log = self.folder / "server.log"
-        self.port = free_port()
-        self.as_other_user = os.geteuid() == 0
-        if self.as_other_user:
-            import pwd
-
-            if shutil.which("runuser") is None:
-                pytest.skip("running as root, and runuser is missing to start PostgreSQL as the postgres user")
-            try:
-                user = pwd.getpwnam("postgres")
-            except KeyError:
-                pytest.skip("running as root, and there is no 'postgres' system user to run PostgreSQL as")
-            os.chown(self.folder, user.pw_uid, user.pw_gid)
-        self.folder.chmod(0o700)
-
-    def run(self, tool: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        command = [str(self.bin_dir / tool), *args]
-        if self.as_other_user:
-            command = ["runuser", "-u", "postgres", "--", *command]
-        result = subprocess.run(command, cwd=self.folder, capture_output=True, text=True, timeout=timeout,
-                                env={**os.environ, "LC_ALL": "C", "LANG": "C"})
-        if result.returncode != 0:
-            raise RuntimeError(f"{tool} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}\n"
-                               f"{self.server_log()}")
-        return result
-
-    def server_log(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
-
-    def start(self) -> None:
-        self.run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                 "--no-sync", "--no-instructions")
-        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.folder} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
-        self.run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "120", "start",
-                 timeout=180)
-
-    def stop(self) -> None:
-        try:
-            if (self.data / "postmaster.pid").exists():
-                self.run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop", timeout=90)
-        finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
-
-    def connect(self, database: str = "postgres"):
-        import psycopg2
-
-        return psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=database,
-                                connect_timeout=10)
-
-
 @pytest.fixture(scope="module")
 def postgres():
     """A running PostgreSQL server with an empty database ``rag_evals``; stopped afterwards."""
-    bin_dir = postgres_bin_dir()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found under /usr/lib/postgresql/*/bin "
-                    "or on PATH: install the Debian package postgresql (scripts/setup.sh --test)")
-    server = PostgresServer(bin_dir)
-    try:
-        server.start()
-        connection = server.connect()
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE {DBNAME}")
-        connection.close()
+    for server in running_server():
+        server.create_database(DBNAME)
         yield server
-    finally:
-        server.stop()
 
 
 def test_server_listens_on_loopback_only(postgres):
