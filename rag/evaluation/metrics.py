@@ -118,6 +118,20 @@ def retrieval_scores(sources: Sequence[Any], evidence: Sequence[dict[str, Any]],
             "ndcg": ndcg_at_k(sources, evidence, 10)}
 
 
+def cutoff_scores(sources: Sequence[Any], evidence: Sequence[dict[str, Any]],
+                  at: Sequence[int]) -> dict[str, float | None]:
+    """``hit_rate@k`` and ``ndcg@k`` for each cut-off k, over the sources in the order given.
+
+    A version that returned fewer than k sources is scored on what it returned: the question is
+    whether the evidence was among the first k contexts the LLM saw.
+    """
+    out: dict[str, float | None] = {}
+    for k in at:
+        out[f"hit_rate@{k}"] = hit_at_k(sources, evidence, k)
+        out[f"ndcg@{k}"] = ndcg_at_k(sources, evidence, k)
+    return out
+
+
 def mean_or_none(values: Iterable[float | None]) -> float | None:
     kept = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     return float(np.mean(kept)) if kept else None

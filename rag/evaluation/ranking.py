@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from rag.evaluation import TRIAD
 
@@ -43,41 +43,120 @@ def rank(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def from_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per app version: means of the triad, reference metrics, latency and tokens."""
+SCORE_METRICS = (*TRIAD, "triad", "correctness", "token_f1", "answer_cosine", "hit_rate", "mrr", "ndcg")
+COST_METRICS = ("n_contexts", "latency_s", "tokens")  # n_contexts: how many contexts the LLM got
+CUTOFF_RE = re.compile(r"^(hit_rate|mrr|ndcg)@(\d+)$")
+
+
+def metric_columns(rows: pd.DataFrame) -> list[str]:
+    """The metrics a leaderboard shows for these rows: scores, cut-off metrics (sorted by k), costs."""
+    cutoffs = sorted((c for c in rows.columns if CUTOFF_RE.match(str(c))),
+                     key=lambda c: (CUTOFF_RE.match(c).group(1), int(CUTOFF_RE.match(c).group(2))))
+    return [*SCORE_METRICS, *cutoffs, *COST_METRICS]
+
+
+def with_row_triad(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a per-question ``triad`` (mean of the three scores; missing when one is missing)."""
     import pandas as pd
 
-    columns = ["version", "retriever", "kind", "judge", "questions", *TRIAD, "triad", "correctness", "token_f1",
-               "answer_cosine", "hit_rate", "mrr", "ndcg", "latency_s", "tokens", "errors"]
+    if "triad" in rows or not all(c in rows for c in TRIAD):
+        return rows
+    scores = rows[list(TRIAD)].apply(pd.to_numeric, errors="coerce")
+    return rows.assign(triad=scores.mean(axis=1, skipna=False))
+
+
+def ranking_metric(board: pd.DataFrame) -> str | None:
+    """The first ranking key that has values: what "best" and "within noise" refer to."""
+    for key in ("triad", "correctness"):
+        if key in board and board[key].notna().any():
+            return key
+    return None
+
+
+def from_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per app version, best first.
+
+    For each metric: the mean over the rows that have it (``<m>``), its 95% bootstrap interval
+    (``<m>_lo``, ``<m>_hi``) and how many rows it is over (``<m>_n``). Failed rows are counted in
+    ``errors`` and never averaged in. ``vs_best``: this version minus the best one on the ranking
+    metric, paired over the same questions, with its interval and whether it is within noise.
+    """
+    import pandas as pd
+
+    from rag.evaluation.stats import compare, summarize
+
+    base = ["version", "retriever", "kind", "judge", "questions"]
     if rows is None or rows.empty:
-        return pd.DataFrame(columns=["rank", *columns])
+        return pd.DataFrame(columns=["rank", *base, *SCORE_METRICS, "contexts", "latency_s", "tokens", "errors",
+                                     "vs_best"])
+    rows = with_row_triad(rows)
+    metrics = [m for m in metric_columns(rows) if m in rows]
+    stats = summarize(rows, metrics).set_index(["version", "metric"])
     out = []
     for version, group in rows.groupby("version", sort=False):
-        ok = group[group["error"].isna()] if "error" in group else group
-        entry: dict[str, Any] = {
-            "version": version,
-            "retriever": group["retriever"].iloc[0],
-            "kind": group["kind"].iloc[0],
-            "judge": group["judge"].iloc[0],
-            "questions": int(len(group)),
-        }
-        for col in (*TRIAD, "correctness", "token_f1", "answer_cosine", "hit_rate", "mrr", "ndcg",
-                    "latency_s", "tokens"):
-            entry[col] = _mean(ok, col)
-        triad = [entry[c] for c in TRIAD]
-        entry["triad"] = None if any(v is None for v in triad) else sum(triad) / 3
-        entry["errors"] = int(len(group) - len(ok))
+        failed = int(group["error"].notna().sum()) if "error" in group else 0
+        entry: dict[str, Any] = {"version": version, "questions": int(len(group)), "errors": failed}
+        for col in ("retriever", "kind", "judge"):
+            entry[col] = group[col].iloc[0] if col in group else None
+        for metric in metrics:
+            s = stats.loc[(version, metric)]
+            entry.update({metric: s["mean"], f"{metric}_lo": s["lo"], f"{metric}_hi": s["hi"],
+                          f"{metric}_n": int(s["n"])})
         out.append(entry)
-    return rank(pd.DataFrame(out, columns=columns))
+    board = rank(pd.DataFrame(out))
+    board = board.rename(columns=lambda c: c.replace("n_contexts", "contexts", 1) if c.startswith("n_contexts") else c)
+    key = ranking_metric(board)
+    board["vs_best"] = None
+    if key is not None and len(board) > 1:
+        best = board["version"].iloc[0]
+        board.loc[1:, "vs_best"] = [str(compare(rows, v, best, key)) for v in board["version"].iloc[1:]]
+    board.attrs["ranked_by"] = key
+    return board
 
 
-def _mean(df: pd.DataFrame, col: str) -> float | None:
+def interval_text(board: pd.DataFrame, metric: str) -> list[str]:
+    """``"0.712 [0.61, 0.80]"`` per version (``n=3`` added where fewer rows than questions had a value)."""
     import pandas as pd
 
-    if col not in df:
-        return None
-    values = pd.to_numeric(df[col], errors="coerce").dropna()
-    return float(values.mean()) if len(values) else None
+    out = []
+    for _, row in board.iterrows():
+        mean = row.get(metric)
+        if mean is None or pd.isna(mean):
+            out.append("n/a")
+            continue
+        lo, hi = row.get(f"{metric}_lo"), row.get(f"{metric}_hi")
+        digits = 1 if metric in ("contexts", *COST_METRICS) else 2
+        text = f"{mean:.{digits + 1}f}"
+        if lo is not None and not pd.isna(lo):
+            text += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
+        n, total = row.get(f"{metric}_n"), row.get("questions")
+        if n is not None and total is not None and not pd.isna(n) and int(n) < int(total):
+            text += f" n={int(n)}"
+        out.append(text)
+    return out
+
+
+def display_frame(board: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The chosen columns as text, each metric with its interval (for printing and HTML)."""
+    import pandas as pd
+
+    cols = [c for c in columns if c in board.columns]
+    return pd.DataFrame({c: interval_text(board, c) if f"{c}_lo" in board else board[c].fillna("")
+                         for c in cols})
+
+
+def display(board: pd.DataFrame, columns: Sequence[str]) -> str:
+    """The leaderboard as text: each metric with its interval, a footer saying what ranks it."""
+    import pandas as pd
+
+    shown = display_frame(board, columns)
+    with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 70):
+        text = shown.to_string(index=False)
+    key = board.attrs.get("ranked_by")
+    if key and len(board) > 1:
+        text += (f"\nRanked by {key}; [lo, hi] = 95% bootstrap interval; vs_best = this version minus the best "
+                 f"on the same questions (paired).")
+    return text
 
 
 def chart(df: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:

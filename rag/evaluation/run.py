@@ -25,13 +25,18 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from rag.errors import ConfigError, RagError
-from rag.evaluation.ranking import chart, from_rows, version_name
-from rag.evaluation.metrics import answer_correctness, retrieval_scores
+from rag.evaluation.ranking import chart, display, from_rows, version_name
+from rag.evaluation.metrics import answer_correctness, cutoff_scores, retrieval_scores
 from rag.evaluation.questions import Question, as_questions
 from rag.generation import generator_label
 
-DISPLAY_COLUMNS = ["rank", "retriever", "judge", "questions", "context_relevance", "groundedness",
-                   "answer_relevance", "triad", "correctness", "hit_rate", "mrr", "latency_s", "tokens", "errors"]
+DEFAULT_AT = (1, 3, 5)  # retrieval cut-offs reported for every version, whatever its own k
+
+
+def display_columns(at: Sequence[int] = DEFAULT_AT) -> list[str]:
+    return ["rank", "retriever", "judge", "questions", "contexts", "context_relevance", "groundedness",
+            "answer_relevance", "triad", "correctness", *(f"hit_rate@{k}" for k in at), "hit_rate", "mrr",
+            "latency_s", "errors", "vs_best"]
 
 
 @dataclass
@@ -41,13 +46,54 @@ class EvaluationResults:
     paths: dict[str, Path] = field(default_factory=dict)  # dir, rows_csv, rows_json, leaderboard_csv, chart
     database_url: str = ""  # password hidden
     judge: str = ""
+    at: tuple[int, ...] = DEFAULT_AT
 
     def to_string(self, columns: Sequence[str] | None = None) -> str:
-        cols = [c for c in (columns or DISPLAY_COLUMNS) if c in self.leaderboard.columns]
-        return self.leaderboard[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}")
+        """The leaderboard with 95% intervals; hit_rate/mrr without @ are at each version's own k."""
+        return display(self.leaderboard, columns or display_columns(self.at))
 
     def __str__(self) -> str:
         return self.to_string()
+
+    def _repr_html_(self) -> str:  # Jupyter
+        from rag.evaluation.ranking import display_frame
+
+        return display_frame(self.leaderboard, display_columns(self.at)).to_html(index=False)
+
+    @property
+    def stats(self) -> pd.DataFrame:
+        """One line per (version, metric): n, mean and the 95% bootstrap interval."""
+        from rag.evaluation.ranking import metric_columns, with_row_triad
+        from rag.evaluation.stats import summarize
+
+        rows = with_row_triad(self.rows)
+        return summarize(rows, [m for m in metric_columns(rows) if m in rows])
+
+    def compare(self, a: str, b: str, metric: str = "triad"):
+        """Paired difference ``a - b`` (versions or retriever names) on the questions both scored."""
+        from rag.evaluation.ranking import with_row_triad
+        from rag.evaluation.stats import compare
+
+        return compare(with_row_triad(self.rows), self._version(a), self._version(b), metric)
+
+    def _version(self, name: str) -> str:
+        for col in ("version", "retriever"):
+            hit = self.leaderboard.loc[self.leaderboard[col] == name, "version"]
+            if len(hit):
+                return str(hit.iloc[0])
+        raise ConfigError(f"No version {name!r} in these results; known: {', '.join(self.leaderboard['retriever'])}.")
+
+    def best(self) -> str | None:
+        """One line: the best version and whether it is significantly better than the runner-up."""
+        from rag.evaluation.sweep import best_line
+
+        return best_line(self.leaderboard)
+
+    def gate(self, fail_under: dict[str, float] | Sequence[str]):
+        """Check every version's mean against minimums, e.g. ``{"groundedness": 0.7, "hit_rate@5": 0.8}``."""
+        from rag.evaluation.gate import check
+
+        return check(self.leaderboard, fail_under)
 
     @property
     def failed(self) -> pd.DataFrame:
@@ -68,7 +114,8 @@ class EvaluationResults:
 
 def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, judge: str | None = None,
              progress: bool = True, output_dir: str | Path | None = None, app_name: str = "rag",
-             feedback_timeout: float = 600.0) -> EvaluationResults:
+             feedback_timeout: float = 600.0, limit: int | None = None,
+             at: Sequence[int] = DEFAULT_AT) -> EvaluationResults:
     """Answer every question with every retriever version, recorded and judged by TruLens.
 
     Args:
@@ -82,6 +129,8 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
         output_dir: where the CSV / JSON / PNG go; default ``<storage_dir>/results/<timestamp>/``.
         app_name: TruLens app name; each version is ``"<spec> llm=<model> judge=<judge>"``.
         feedback_timeout: seconds to wait for each version's feedback results.
+        limit: only the first ``limit`` questions.
+        at: retrieval cut-offs: ``hit_rate@k`` and ``ndcg@k`` for each k, for every version.
     """
     from rag.embedding import embedder_for
     from rag.evaluation.judges import judge_label, make_judge
@@ -93,6 +142,9 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
     judge = judge or config.judge
     label = judge_label(config, judge)
     items = as_questions(questions)
+    if limit is not None:
+        items = items[:limit]
+    at = cutoffs(at)
     specs = _unique_specs(app, retrievers)
     embed = embedder_for(config)
     metrics = triad_metrics(provider_for(make_judge(config, judge, embed)))  # a missing key fails here
@@ -103,32 +155,42 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
     try:
         for spec in specs:
             rows.extend(_evaluate_version(app, spec, items, metrics, session, label, app_name, embed, bar,
-                                          feedback_timeout))
+                                          feedback_timeout, at))
     finally:
         bar.close()
-    frame = pd.DataFrame(rows, columns=ROW_COLUMNS)
+    frame = pd.DataFrame(rows, columns=row_columns(at))
     results = EvaluationResults(rows=frame, leaderboard=from_rows(frame),
-                                database_url=redact(database_url(config)), judge=label)
+                                database_url=redact(database_url(config)), judge=label, at=at)
     results.paths = write_outputs(results, _output_dir(config, output_dir))
     return results
 
 
 def _evaluate_version(app: Any, spec: Any, items: list[Question], metrics: list[Any], session: Any, label: str,
-                      app_name: str, embed: Any, bar: Any, feedback_timeout: float) -> list[dict[str, Any]]:
-    """Answer every question with one retriever version under a recorder, then collect the triad."""
-    from rag.evaluation.trulens.recording import attach_scores, make_recorder, wait_for_feedback
+                      app_name: str, embed: Any, bar: Any, feedback_timeout: float,
+                      at: Sequence[int]) -> list[dict[str, Any]]:
+    """Answer every question with one retriever version under a recorder, then collect the triad.
+
+    The reference metrics computed here are stored in TruLens too, as feedback results of the
+    same records (see :func:`reference_metrics`), so the database holds the whole leaderboard.
+    """
+    from rag.evaluation.trulens.recording import attach_scores, make_recorder, reference_metrics, wait_for_feedback
 
     config = app.config
     engine = app.query_engine(spec)
     version = version_name(spec.name, generator_label(config), label)
-    recorder = make_recorder(engine, app_name, version, metrics, metadata={
+    computed: dict[str, dict[str, Any]] = {}  # question -> reference metrics, filled as answers come
+    stored = stored_columns(items, at)
+    recorder = make_recorder(engine, app_name, version, [*metrics, *reference_metrics(stored, computed)], metadata={
         "retriever": spec.name, "kind": spec.kind, "judge": label, "llm_provider": config.llm_provider,
         "llm_model": generator_label(config), "embed_model": config.embed_model, "reranker": config.reranker,
         "max_new_tokens": config.max_new_tokens, "temperature": config.temperature})
     rows = []
     for item in items:
         bar.set_postfix_str(f"{spec.kind}: {item.question[:40]}")
-        rows.append(_run_one(engine, recorder, item, spec, version, label, embed))
+        row = _run_one(engine, recorder, item, spec, version, label, embed, at)
+        if row["error"] is None:
+            computed[item.question] = {name: row.get(name) for name in stored}
+        rows.append(row)
         bar.update(1)
     record_ids = [r["record_id"] for r in rows if r["record_id"]]
     if record_ids:
@@ -139,10 +201,39 @@ def _evaluate_version(app: Any, spec: Any, items: list[Question], metrics: list[
 
 
 ROW_COLUMNS = ["version", "retriever", "kind", "judge", "question", "reference_answer", "answer", "contexts",
-               "sources", "context_relevance", "context_relevance_reason", "groundedness", "groundedness_reason",
-               "answer_relevance", "answer_relevance_reason", "correctness", "token_f1", "answer_cosine",
-               "hit_rate", "mrr", "ndcg", "latency_s", "retrieve_s", "rerank_s", "generate_s", "prompt_tokens",
-               "completion_tokens", "tokens", "record_id", "error"]
+               "n_contexts", "sources", "context_relevance", "context_relevance_reason", "groundedness",
+               "groundedness_reason", "answer_relevance", "answer_relevance_reason", "correctness", "token_f1",
+               "answer_cosine", "hit_rate", "mrr", "ndcg", "latency_s", "retrieve_s", "rerank_s", "generate_s",
+               "prompt_tokens", "completion_tokens", "tokens", "record_id", "error"]
+
+
+def row_columns(at: Sequence[int] = DEFAULT_AT) -> list[str]:
+    """ROW_COLUMNS with ``hit_rate@k`` and ``ndcg@k`` for each cut-off after ``ndcg``."""
+    cut = ROW_COLUMNS.index("ndcg") + 1
+    extra = [f"{m}@{k}" for m in ("hit_rate", "ndcg") for k in at]
+    return [*ROW_COLUMNS[:cut], *extra, *ROW_COLUMNS[cut:]]
+
+
+def cutoffs(at: Any) -> tuple[int, ...]:
+    """``"1,3,5"`` or ``[1, 3, 5]`` -> ``(1, 3, 5)``; anything but positive integers is a ConfigError."""
+    items = at.split(",") if isinstance(at, str) else list(at or ())
+    try:
+        values = sorted({int(str(k).strip()) for k in items if str(k).strip()})
+    except ValueError:
+        raise ConfigError(f"Retrieval cut-offs {at!r}: give positive integers, e.g. --at 1,3,5.") from None
+    if any(k < 1 for k in values):
+        raise ConfigError(f"Retrieval cut-offs {at!r}: give positive integers, e.g. --at 1,3,5.")
+    return tuple(values)
+
+
+def stored_columns(items: Sequence[Question], at: Sequence[int]) -> list[str]:
+    """The row columns recorded in TruLens beside the triad: what the question set can score."""
+    names = ["n_contexts"]
+    if any(q.reference_answer for q in items):
+        names.append("correctness")
+    if any(q.evidence for q in items):
+        names += ["hit_rate", "mrr", "ndcg", *(f"{m}@{k}" for m in ("hit_rate", "ndcg") for k in at)]
+    return names
 
 
 def database_url(config: Any) -> str:
@@ -170,7 +261,7 @@ def _unique_specs(app: Any, retrievers: Iterable[Any] | None) -> list[Any]:
 
 
 def _run_one(engine: Any, recorder: Any, item: Question, spec: Any, version: str, label: str,
-             embed: Any) -> dict[str, Any]:
+             embed: Any, at: Sequence[int] = DEFAULT_AT) -> dict[str, Any]:
     """One question through one version: the answer, its sources, timings and reference metrics."""
     from rag.retrieval.engine import sources_of
 
@@ -197,6 +288,7 @@ def _run_one(engine: Any, recorder: Any, item: Question, spec: Any, version: str
     row.update({
         "answer": str(response.response or "").strip(),
         "contexts": [s.text for s in sources],
+        "n_contexts": len(sources),
         "sources": [s.citation for s in sources],
         "latency_s": float(timings.get("total", wall)),
         "retrieve_s": timings.get("retrieve"),
@@ -206,8 +298,9 @@ def _run_one(engine: Any, recorder: Any, item: Question, spec: Any, version: str
         "completion_tokens": usage.get("completion_tokens"),
         "tokens": usage.get("total_tokens"),
     })
-    row.update(retrieval_scores(sources, item.evidence) if item.evidence
-               else {"hit_rate": None, "mrr": None, "ndcg": None})
+    if item.evidence:
+        row.update(retrieval_scores(sources, item.evidence))
+        row.update(cutoff_scores(sources, item.evidence, at))
     row.update(answer_correctness(row["answer"], item.reference_answer, embed=embed))
     return row
 

@@ -65,6 +65,31 @@ def triad_metrics(provider: Any) -> list[Any]:
     return [context_relevance, groundedness, answer_relevance]
 
 
+NOT_APPLICABLE = "no reference value for this record"  # session.py filters this log line
+
+
+def reference_metrics(names: Sequence[str], computed: dict[str, dict[str, Any]]) -> list[Any]:
+    """TruLens ``Metric``s that store values our code computed (hit rate, MRR, nDCG, correctness,
+    the number of contexts) as feedback results of the same records as the triad.
+
+    ``computed`` maps a question to its values; it is filled while the version answers and read
+    when TruLens computes feedback, after the last answer. A question without a value (its answer
+    failed, or it has no reference) gets no result rather than a made-up one.
+    """
+    from trulens.core import Metric
+
+    def lookup(name: str):
+        def reference_value(question: str) -> float:
+            value = (computed.get(question) or {}).get(name)
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                raise LookupError(NOT_APPLICABLE)
+            return float(value)
+
+        return reference_value
+
+    return [Metric(lookup(name), name=name).on_input("question") for name in names]
+
+
 # ---------------------------------------------------------------- recorder
 
 def make_recorder(engine: Any, app_name: str, app_version: str, metrics: list[Any],
@@ -153,44 +178,73 @@ def _explain(value: Any) -> str:
     return str(value)
 
 
-def stored_leaderboard(config: Any, app_name: str | None = None) -> Any:
-    """The leaderboard of every app version in the TruLens database, with the judge of each.
-
-    Built on ``TruSession.get_leaderboard()`` (mean feedback per app version, latency, cost);
-    ``retriever``, ``llm`` and ``judge`` are read from the version name, ``records`` counted.
-    """
+def stored_rows(config: Any, app_name: str | None = None) -> Any:
+    """One row per stored record, with the columns of :attr:`EvaluationResults.rows` that TruLens holds:
+    version, retriever, kind, judge, question, the triad, the stored reference metrics, latency,
+    tokens, and ``error`` ("not scored") where a triad score is missing."""
     import pandas as pd
 
-    from rag.evaluation import TRIAD
-    from rag.evaluation.ranking import parse_version, rank
+    from rag.evaluation.ranking import parse_version
     from rag.evaluation.trulens.session import open_session
 
     session = open_session(config)
-    raw = session.get_leaderboard()
-    if raw is None or raw.empty:
-        return pd.DataFrame(columns=["rank", "app_name", "version", "retriever", "llm", "judge", *TRIAD,
-                                     "triad", "latency_s", "records"])
-    df = raw.reset_index().rename(columns={"app_version": "version", "latency": "latency_s", **SCORE_COLUMNS})
+    records, feedback = session.get_records_and_feedback()
+    if records is None or records.empty:
+        return pd.DataFrame()
     if app_name is not None:
-        df = df[df["app_name"] == app_name]
-    parsed = df["version"].map(parse_version)
-    for key in ("retriever", "llm", "judge"):
-        df[key] = parsed.map(lambda p, k=key: p[k])
-    for col in TRIAD:
-        if col not in df:
-            df[col] = float("nan")
-    df["triad"] = df[list(TRIAD)].mean(axis=1, skipna=False)
-    records, _ = session.get_records_and_feedback()
-    if records is not None and not records.empty:
-        counts = records.groupby(["app_name", "app_version"]).size()
-        df["records"] = [int(counts.get((a, v), 0)) for a, v in zip(df["app_name"], df["version"])]
-    else:
-        df["records"] = 0
-    first = ["app_name", "version", "retriever", "llm", "judge", *TRIAD, "triad", "latency_s", "records"]
-    df = df[first + [c for c in df.columns if c not in first]]
-    return rank(df.reset_index(drop=True))
+        records = records[records["app_name"] == app_name]
+    rows = pd.DataFrame({"app_name": records["app_name"], "version": records["app_version"],
+                         "question": records["input"].map(_plain_text), "record_id": records["record_id"],
+                         "latency_s": pd.to_numeric(records["latency"], errors="coerce"),
+                         "tokens": pd.to_numeric(records.get("total_tokens"), errors="coerce")})
+    parsed = rows["version"].map(parse_version)
+    rows["retriever"] = parsed.map(lambda p: p["retriever"])
+    rows["llm"] = parsed.map(lambda p: p["llm"])
+    rows["judge"] = parsed.map(lambda p: p["judge"])
+    rows["kind"] = rows["retriever"].map(lambda r: str(r).split("[")[0])
+    for name in feedback:
+        rows[SCORE_COLUMNS.get(name, name)] = pd.to_numeric(records[name], errors="coerce").map(
+            lambda v: None if pd.isna(v) or v < 0 else v)
+    for column in SCORE_COLUMNS.values():
+        if column not in rows:
+            rows[column] = None
+    unscored = rows[list(SCORE_COLUMNS.values())].isna().any(axis=1)
+    rows["error"] = unscored.map(lambda bad: "not scored" if bad else None)
+    return rows.reset_index(drop=True)
 
 
+def stored_leaderboard(config: Any, app_name: str | None = None) -> Any:
+    """The leaderboard of every app version in the TruLens database: the same table as ``evaluate``
+    builds (means, intervals, reference metrics, vs_best), from the stored records.
+
+    ``records`` counts each version's records; ``errors`` those without all three triad scores,
+    which are left out of every mean.
+    """
+    import pandas as pd
+
+    from rag.evaluation.ranking import from_rows
+
+    rows = stored_rows(config, app_name)
+    if rows.empty:
+        return pd.DataFrame(columns=["rank", "app_name", "version", "retriever", "llm", "judge", *SCORE_COLUMNS.values(),
+                                     "triad", "latency_s", "records"])
+    board = from_rows(rows.drop(columns=["app_name", "llm"]))
+    first = rows.drop_duplicates("version").set_index("version")
+    board.insert(1, "app_name", board["version"].map(first["app_name"]))
+    board.insert(4, "llm", board["version"].map(first["llm"]))
+    board["records"] = board["questions"]
+    return board
+
+
+def _plain_text(value: Any) -> str:
+    """A record's input as stored: plain text, or JSON of a string."""
+    if isinstance(value, str) and value.startswith('"'):
+        try:
+            loaded = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+        return loaded if isinstance(loaded, str) else value
+    return str(value)
 
 
 def _warn(message: str) -> None:

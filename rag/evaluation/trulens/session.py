@@ -63,12 +63,15 @@ def quiet_trulens_logs() -> None:
     - "No evaluator thread is running.": logged when a recorder is garbage-collected; we
       compute feedback synchronously and never start that thread.
     - "Package ... not present in requirements.": an optional-import check at import time.
+    - "... no reference value for this record": a reference metric of a failed answer (recording.py).
     """
     global _QUIET
     if _QUIET:
         return
     logging.getLogger("trulens.core.utils.evaluator").addFilter(_DropMessages("No evaluator thread is running"))
     logging.getLogger("trulens.core.utils.imports").addFilter(_DropMessages("not present in requirements"))
+    # Reference metrics have no value for failed answers: no result is stored, nothing to report.
+    logging.getLogger("trulens.feedback.computer").addFilter(_DropMessages("no reference value for this record"))
     _QUIET = True
 
 

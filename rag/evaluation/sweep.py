@@ -1,0 +1,59 @@
+"""Parameter sweeps: ``sentence_window:window_size=1|3|5`` expands to one spec per value.
+
+Alternatives are separated by ``|``; several swept parameters in one spec give every
+combination (``top_k=4|8,rerank_top_n=2|4`` -> 4 specs). Values may contain commas
+(``auto_merging:chunk_sizes=2048,512|2048,512,128`` -> 2 specs). All versions of a sweep run
+on the same questions, so :func:`best_line` can say whether the best is really better.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Iterable
+
+from rag.errors import ConfigError
+from rag.retrieval.spec import split_spec
+
+
+def expand(specs: Iterable[Any]) -> list[Any]:
+    """Every combination of every spec's ``|`` alternatives, in order; other items pass through."""
+    out: list[Any] = []
+    for spec in specs:
+        if not isinstance(spec, str) or "|" not in spec:
+            out.append(spec)
+            continue
+        kind, params = split_spec(spec)
+        choices = []
+        for key, value in params.items():
+            options = [v.strip() for v in value.split("|")]
+            if any(not v for v in options):
+                raise ConfigError(f"Retriever {spec!r}: {key} has an empty alternative; write e.g. {key}=1|3|5.")
+            choices.append([(key, v) for v in options])
+        for combination in itertools.product(*choices):
+            out.append(f"{kind}:" + ",".join(f"{k}={v}" for k, v in combination))
+    return out
+
+
+def best_line(board: Any) -> str | None:
+    """"best: X (triad 0.712 [0.61, 0.80]); runner-up Y: -0.050 [-0.12, +0.02] within noise"."""
+    import pandas as pd
+
+    key = board.attrs.get("ranked_by")
+    if board.empty or not key:
+        return None
+    first = board.iloc[0]
+
+    def score(row: Any) -> str:
+        lo, hi = row.get(f"{key}_lo"), row.get(f"{key}_hi")
+        interval = "" if lo is None or pd.isna(lo) else f" [{lo:.2f}, {hi:.2f}]"
+        return f"{key} {row[key]:.3f}{interval}"
+
+    line = f"best: {first['retriever']} ({score(first)})"
+    if len(board) < 2:
+        return line
+    second = board.iloc[1]
+    diff = second.get("vs_best") or "n/a"
+    significant = "within noise" not in diff and "n/a" not in diff and "no shared" not in diff
+    verdict = "significantly better" if significant else "NOT significantly better"
+    return (f"{line}; runner-up {second['retriever']} ({score(second)}), runner-up minus best on the same "
+            f"questions: {diff}: the best is {verdict} than the runner-up")
