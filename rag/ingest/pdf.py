@@ -207,8 +207,8 @@ def _open_pdf(data: bytes, name: str, path: Path, password: str | None):
     if b"%PDF-" not in data[:1024]:
         raise UnreadablePdfError(name, "not a PDF file (no PDF header), though it is named .pdf. Check the file.")
     if b"%%EOF" not in data[-2048:]:
-        raise UnreadablePdfError(name, "the PDF is truncated (it has no end-of-file marker): it was cut off, "
-                                       "for example by an interrupted download or copy. Get the whole file again.")
+        raise UnreadablePdfError(name, "the PDF is truncated: it has no end-of-file marker, so it was cut off (an "
+                                       "interrupted download or copy) or is corrupt. Get the whole file again.")
     source = "given"
     if password is None:
         password, source = _password_file(path)
