@@ -10,7 +10,11 @@ from llama_index.core.prompts import PromptTemplate
 from llama_index.core.response_synthesizers.base import BaseSynthesizer
 from llama_index.core.schema import MetadataMode
 
+from rag.errors import ConfigError, InputError
+
 NO_ANSWER = "The provided documents do not contain the answer."
+TEMPLATE_RESERVE = 200  # tokens for the template's own words and the chat template's markers
+MIN_SOURCE_TOKENS = 16  # a source cut shorter than this is left out rather than cited
 
 # The first prompt (kept as "strict" for comparison): small models took its abstention sentence
 # as the safe reply and abstained on answerable questions, also when the evidence was there.
@@ -65,45 +69,71 @@ class CitingSynthesizer(BaseSynthesizer):
             self._system = prompts["system_prompt"]
 
     def messages(self, question: str, chunks: Sequence[str]) -> list[ChatMessage]:
+        return self.prompt(question, chunks)[0]
+
+    def prompt(self, question: str, chunks: Sequence[str]) -> tuple[list[ChatMessage], int]:
+        """The chat messages and how many of ``chunks`` they number (the first ones, the last maybe cut).
+
+        The system prompt and the question are never cut: a question longer than half of what is
+        left after the system prompt and the answer is refused (InputError), so it cannot push
+        every source out of the prompt. Sources fill the rest, in rank order.
+        """
         system = self._system.get_template()
-        budget = self._context_window - self._max_new_tokens - 200 - self._count(system + question)
+        room = self._context_window - self._max_new_tokens - TEMPLATE_RESERVE - self._count(system)
+        if room < 2 * MIN_SOURCE_TOKENS:
+            raise ConfigError(
+                f"context_window={self._context_window} leaves no room for sources after max_new_tokens="
+                f"{self._max_new_tokens} and the instructions: raise context_window or lower max_new_tokens."
+            )
+        asked, limit = self._count(question), room // 2
+        if asked > limit:
+            raise InputError(
+                f"The question is too long: about {asked} tokens, and at most {limit} fit beside the sources "
+                f"(context_window={self._context_window}). Shorten it, or raise context_window."
+            )
+        budget = room - asked
         numbered, used = [], 0
         for i, chunk in enumerate(chunks, start=1):
             block = f"[{i}] {chunk.strip()}"
             cost = self._count(block)
             if used + cost > budget:
-                # Keep the beginning of the chunk that does not fit, in proportion to what is left.
-                room = max(budget - used, 0)
-                block = block[: int(len(block) * room / max(cost, 1))]
-                if not block:
-                    break
+                # Keep the beginning of the chunk that does not fit, in proportion to what is left,
+                # unless too little is left for it to be worth citing.
+                left = budget - used
+                block = block[: int(len(block) * left / max(cost, 1))] if left >= MIN_SOURCE_TOKENS else ""
+                if block:
+                    numbered.append(block)
+                break
             numbered.append(block)
-            used += self._count(block)
+            used += cost
         context = "\n\n".join(numbered)
-        return [
+        messages = [
             ChatMessage(role=MessageRole.SYSTEM, content=system),
             ChatMessage(role=MessageRole.USER, content=self._template.format(context=context, question=question)),
         ]
+        return messages, len(numbered)
 
     def synthesize(self, query: Any, nodes: Sequence[Any], additional_source_nodes: Any = None,
                    **kwargs: Any) -> Response | StreamingResponse:
         """One chat call over the numbered nodes; the response's metadata has ``usage`` and ``finish_reason``
-        (for a streaming synthesizer, filled in when the last token has been read)."""
+        (for a streaming synthesizer, filled in when the last token has been read). Its source nodes
+        are the ones the prompt shows, and only those: what did not fit is not claimed as a source."""
         question = query if isinstance(query, str) else query.query_str
-        sources = list(nodes) + list(additional_source_nodes or [])
         if not nodes:
             return Response(NO_ANSWER, source_nodes=[], metadata={"usage": {}, "finish_reason": None})
         chunks = [n.node.get_content(metadata_mode=MetadataMode.LLM) for n in nodes]
+        messages, shown = self.prompt(question, chunks)
+        sources = list(nodes)[:shown]
         if self._streaming:
-            return self._stream(self.messages(question, chunks), sources)
-        response = self._llm.chat(self.messages(question, chunks))
+            return self._stream(messages, sources, left_out=len(nodes) - shown)
+        response = self._llm.chat(messages)
         extra = getattr(response, "additional_kwargs", None) or {}
         return Response((response.message.content or "").strip() or NO_ANSWER, source_nodes=sources,
-                        metadata={"usage": token_usage(extra),
+                        metadata={"usage": token_usage(extra), "sources_left_out": len(nodes) - shown,
                                   "finish_reason": extra.get("finish_reason") or _raw_finish_reason(response.raw)})
 
-    def _stream(self, messages: list[ChatMessage], sources: list[Any]) -> StreamingResponse:
-        metadata: dict[str, Any] = {"usage": {}, "finish_reason": None}
+    def _stream(self, messages: list[ChatMessage], sources: list[Any], left_out: int) -> StreamingResponse:
+        metadata: dict[str, Any] = {"usage": {}, "finish_reason": None, "sources_left_out": left_out}
 
         def tokens():
             text = ""
