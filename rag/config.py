@@ -205,6 +205,91 @@ class Config:
             out[f.name] = str(value) if isinstance(value, Path) else value
         return out
 
+    def resolved(self) -> dict[str, Any]:
+        """The values as used (the generator's default model, the evaluation database), keys masked."""
+        from rag.generation import model_name
+
+        out = self.as_dict()
+        out["llm_model"] = model_name(self)
+        out["database_url"] = _mask_password(self.resolved_database_url)
+        return out
+
+    def to_toml(self, template: bool = False) -> str:
+        """The resolved settings as TOML that ``--config`` reads back, each with what it means and,
+        when not a default, where it came from. ``template``: every line commented out (``rag config init``)."""
+        lines = ["# rag-pdf settings. Priority: defaults < this file < RAG_* variables < command-line options.",
+                 "# `rag config` shows the values in effect and where each came from.", ""]
+        values = self.resolved() if not template else {f.name: _default(f) for f in fields(self)}
+        for f in fields(self):
+            if f.name in HELP:
+                lines.append(f"# {HELP[f.name]}")
+            value = values[f.name]
+            line = f"{f.name} = {_toml_value(value)}" if value is not None else f"# {f.name} = (not set)"
+            if value == "***":  # a key: set, but not shown (and not read back as "***")
+                line = f"# {f.name} = (set, hidden)"
+            if template and value is not None:
+                line = f"# {line}"
+            origin = self.origins.get(f.name)
+            if origin and not template:
+                line += f"  # from {origin}"
+            lines.append(line)
+        return "\n".join(lines) + "\n"
+
+
+# What each setting means (rag config, rag config init); a setting without a line here just has none.
+HELP = {
+    "storage_dir": "indexes, caches and evaluation results",
+    "model_cache_dir": "pulled GGUF models (gguf/)",
+    "embed_model": "minilm (bundled all-MiniLM-L6-v2), or a sentence-transformers name or local path",
+    "embed_batch_size": "texts per embedding batch (small batches are faster on CPU)",
+    "llm_provider": "local (llama.cpp in-process), openai, openai_like (any OpenAI-compatible server)",
+    "llm_model": "a catalogue name (`rag models list`), a .gguf path, or the server's model name",
+    "llm_threads": "llama.cpp threads (1 is fastest on a busy 2-core machine)",
+    "llm_base_url": "OpenAI-compatible server URL, e.g. http://127.0.0.1:8000/v1",
+    "llm_api_key": "server key (falls back to OPENAI_API_KEY)",
+    "temperature": "sampling temperature of the generator",
+    "max_new_tokens": "answer length limit, in tokens",
+    "context_window": "prompt budget in tokens; the context is trimmed to fit",
+    "request_timeout": "seconds to wait for a model server",
+    "store": "where indexes live: local (FAISS + JSON files in storage_dir)",
+    "lock_timeout": "seconds a second writer waits for the first (0: fail at once)",
+    "reranker": "embedding, none, or a CrossEncoder name or path",
+    "chunk_size": "basic retriever: chunk size in tokens",
+    "chunk_overlap": "basic retriever: overlap between chunks, smaller than chunk_size",
+    "top_k": "basic retriever: chunks retrieved",
+    "window_size": "sentence_window retriever: sentences on each side of a match",
+    "window_top_k": "sentence_window retriever: sentences retrieved",
+    "window_rerank_top_n": "sentence_window retriever: windows kept after reranking (0: no rerank)",
+    "chunk_sizes": "auto_merging retriever: hierarchy of chunk sizes, largest first",
+    "merge_top_k": "auto_merging retriever: leaves retrieved",
+    "merge_rerank_top_n": "auto_merging retriever: passages kept after reranking (0: no rerank)",
+    "merge_ratio": "auto_merging retriever: share of a parent's children that merges them (0 to 1)",
+    "database_url": "TruLens store, any SQLAlchemy URL (default: sqlite in storage_dir)",
+    "judge": "evaluation judge: local (offline default), lexical, openai ...",
+    "judge_model": "the openai judge's model",
+    "local_judge_model": "the model of the judges that run a local GGUF model",
+    "judge_base_url": "the openai judge's server URL",
+    "judge_api_key": "the openai judge's key (falls back to OPENAI_API_KEY)",
+}
+
+
+def _toml_value(value: Any) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a TOML basic string
+
+
+def _mask_password(url: str) -> str:
+    import re
+
+    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
+
 
 def _layers(path: str | Path | None, env: Any, overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The values and the origin of each: file, then environment, then ``overrides``."""
