@@ -27,6 +27,7 @@ from rag.config import Config
 from rag.errors import RagError
 
 HOST = "127.0.0.1"
+DATABASE_URL_ENV = "RAG_DASHBOARD_DATABASE_URL"  # how the child gets the URL (it may hold a password)
 
 # Streamlit / TruLens settings that keep the dashboard local and silent.
 NO_PHONE_HOME_ENV = {
@@ -52,7 +53,11 @@ def free_port(host: str = HOST) -> int:
 
 
 def dashboard_command(config: Config, port: int, host: str = HOST) -> list[str]:
-    """The command that serves the TruLens dashboard for ``config``'s database."""
+    """The command that serves the TruLens dashboard for ``config``'s database.
+
+    The database URL is not on it (a command line is visible to every user in ``ps``): the child
+    reads it from ``DATABASE_URL_ENV`` (see :func:`dashboard_env`).
+    """
     from importlib.util import find_spec
 
     from rag.evaluation.trulens.session import database_url
@@ -61,15 +66,36 @@ def dashboard_command(config: Config, port: int, host: str = HOST) -> list[str]:
     if spec is None or not spec.submodule_search_locations:
         raise DashboardError("The dashboard needs the package trulens-dashboard: pip install trulens-dashboard")
     main = Path(__file__).with_name("dashboard_app.py")  # TruLens' main.py, minus its remote page icon
-    url = database_url(config)
     return [
         sys.executable, "-m", "streamlit", "run", str(main),
         f"--server.address={host}", f"--server.port={port}", "--server.headless=true",
         "--browser.gatherUsageStats=false", "--server.fileWatcherType=none",
         "--client.toolbarMode=viewer", "--global.disableWidgetStateDuplicationWarning=true",
         "--theme.base=dark",
-        "--", "--database-url", url, "--database-prefix", _table_prefix(url),
+        "--", "--database-prefix", _table_prefix(database_url(config)),
     ]
+
+
+def dashboard_env(config: Config) -> dict[str, str]:
+    """The child's environment: ours, the no-phone-home settings and the database URL."""
+    from rag.evaluation.trulens.session import database_url
+
+    return {**os.environ, **NO_PHONE_HOME_ENV, "TRULENS_OTEL_TRACING": "1",  # read spans as they were written
+            DATABASE_URL_ENV: database_url(config)}
+
+
+def port_in_use(port: int, host: str = HOST) -> bool:
+    """Whether something already listens on ``host:port`` (it answers, or the port cannot be bound)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        if probe.connect_ex((host, port)) == 0:
+            return True
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def _table_prefix(url: str) -> str:
@@ -92,8 +118,11 @@ def start_dashboard(config: Config, port: int | None = None, timeout_s: float = 
     url_db = database_url(config)
     if url_db.startswith("sqlite:///"):
         open_session(config)  # create / migrate the database so the dashboard finds its tables
+    if port and port_in_use(port):
+        raise DashboardError(f"Port {port} on {HOST} is already in use by another program: stop it, "
+                             "or choose a free port (rag dashboard --port N).")
     port = port or free_port()
-    env = {**os.environ, **NO_PHONE_HOME_ENV, "TRULENS_OTEL_TRACING": "1"}  # read spans as they were written
+    env = dashboard_env(config)
     log_path = Path(log_path) if log_path else Path(config.storage_dir) / "dashboard.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "ab")
@@ -107,7 +136,7 @@ def start_dashboard(config: Config, port: int | None = None, timeout_s: float = 
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise DashboardError(f"The dashboard exited with code {process.returncode}; see {log_path}.")
-        if _answers(f"{url}/_stcore/health"):
+        if _answers(f"{url}/_stcore/health") and process.poll() is None:
             return url, process
         time.sleep(0.5)
     stop(process)
