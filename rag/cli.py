@@ -10,8 +10,9 @@ from typing import Any
 
 # Exit codes (README, "Exit codes"): 0 done; 1 done, but some PDFs were skipped; 2 nothing done: bad
 # input, settings, model or server (one line on stderr says what to do); 3 evaluation done, but some
-# answers failed or were not scored; 130 interrupted.
+# answers failed or were not scored; 4 evaluation done, but a --fail-under gate failed; 130 interrupted.
 EXIT_OK, EXIT_SKIPPED, EXIT_ERROR, EXIT_FAILED_ROWS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_GATE_FAILED = 4
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,10 +62,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--questions", "-q", default="eval_questions/eval_questions.txt",
                    help="plain text (one question per line) or JSONL with references")
     p.add_argument("--retriever", "-r", action="append", dest="retrievers", metavar="SPEC",
-                   help="repeatable; default: all three kinds with their defaults")
+                   help="repeatable; default: all three kinds with their defaults; sweep with |, e.g. "
+                        "'sentence_window:window_size=1|3|5' (every combination)")
     p.add_argument("--judge", choices=JUDGES.names(), help="triad judge (default: config, local): "
                    + _choices_help(JUDGES))
     p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--at", default="1,3,5", metavar="K,K", help="retrieval cut-offs for hit_rate@K / ndcg@K "
+                   "(default 1,3,5), beside each retriever's own k")
+    p.add_argument("--fail-under", action="append", default=[], metavar="METRIC=MIN",
+                   help="repeatable CI gate, e.g. groundedness=0.7 or hit_rate@5=0.8: exit 4 when any "
+                        "version's mean is below")
     p.add_argument("--output", metavar="DIR", help="where to write CSV/JSON/PNG results")
     p.add_argument("--show-answers", action="store_true", help="print every answer with its sources and scores")
     p.add_argument("--json", action="store_true")
@@ -245,24 +252,37 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from rag.evaluation.gate import gate_cutoffs, parse_thresholds
+    from rag.evaluation.run import cutoffs, evaluate
+
+    gates = parse_thresholds(args.fail_under)  # bad thresholds fail before any model loads
+    at = cutoffs([*cutoffs(args.at), *gate_cutoffs(gates)])
     app = _app(args)
-    results = app.evaluate(args.questions, retrievers=args.retrievers or None, judge=args.judge,
-                           progress=not args.json, output_dir=args.output, limit=args.limit)
+    results = evaluate(app, args.questions, retrievers=args.retrievers or None, judge=args.judge,
+                       progress=not args.json, output_dir=args.output, limit=args.limit, at=at)
     summary = results.failure_summary()
+    verdict = results.gate(gates) if gates else None
     if args.json:
         _print_json({"leaderboard": results.leaderboard.to_dict(orient="records"),
-                     "failed": len(results.failed), "failure": summary,
+                     "failed": len(results.failed), "failure": summary, "best": results.best(),
+                     "gate": None if verdict is None else {"passed": verdict.passed, "verdict": str(verdict)},
                      "paths": {k: str(v) for k, v in results.paths.items()}})
     else:
         if args.show_answers:
             _print_answers(results.rows)
         print(results)
+        if len(results.leaderboard) > 1:
+            print(results.best())
         for name, path in results.paths.items():
             print(f"{name}: {path}")
+        if verdict is not None:
+            print(verdict)
     if summary:
         print(f"error: {summary}", file=sys.stderr)
-        return EXIT_FAILED_ROWS
-    return EXIT_OK
+    if verdict is not None and not verdict.passed:
+        print(f"error: {len(verdict.failures)} gate check(s) failed", file=sys.stderr)
+        return EXIT_GATE_FAILED
+    return EXIT_FAILED_ROWS if summary else EXIT_OK
 
 
 def _print_answers(rows) -> None:
@@ -336,10 +356,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         _print_json(table.to_dict(orient="records"))
     elif table.empty:
         print("No evaluation runs stored yet: run `rag eval` first.")
-    else:
-        columns = ["rank", "retriever", "llm", "judge", "context_relevance", "groundedness", "answer_relevance",
-                   "triad", "latency_s", "records"]
-        _print_table(table[[c for c in columns if c in table.columns]])
+    else:  # the same table as `rag eval` prints, from the stored records
+        from rag.evaluation.ranking import display, shown_columns
+
+        print(display(table, shown_columns(table, first=("rank", "retriever", "llm", "judge", "records"))))
     return EXIT_OK
 
 

