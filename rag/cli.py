@@ -628,10 +628,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def short_name(name: str) -> str:
     """A retriever version's name without its unset parameters: ``basic[top_k=4]``, not ``...,rerank_top_n=None]``."""
-    import re
-
-    return re.sub(r"\[,|,\]", lambda m: m.group(0).replace(",", ""),
-                  re.sub(r"(?<=[\[,])[a-z_0-9]+=None(?=[,\]])", "", name)).replace(",,", ",").replace("[]", "")
+    kind, bracket, rest = name.partition("[")
+    shown = [p for p in rest.removesuffix("]").split(",") if p and not p.endswith("=None")]
+    return f"{kind}[{','.join(shown)}]" if bracket and shown else kind
 
 
 def _show(value: Any) -> str:

@@ -125,10 +125,10 @@ def interval_text(board: pd.DataFrame, metric: str) -> list[str]:
             out.append("n/a")
             continue
         lo, hi = row.get(f"{metric}_lo"), row.get(f"{metric}_hi")
-        digits = 1 if metric in ("contexts", *COST_METRICS) else 2
-        text = f"{mean:.{digits + 1}f}"
-        if lo is not None and not pd.isna(lo):
-            text += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
+        cost = metric in ("contexts", *COST_METRICS)  # what a version spends: its interval is not the point
+        text = f"{mean:.2f}" if cost else f"{mean:.3f}"
+        if not cost and lo is not None and not pd.isna(lo):
+            text += f" [{lo:.2f}, {hi:.2f}]"
         n, total = row.get(f"{metric}_n"), row.get("questions")
         if n is not None and total is not None and not pd.isna(n) and int(n) < int(total):
             text += f" n={int(n)}"
