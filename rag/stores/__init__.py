@@ -1,4 +1,7 @@
-"""Stage 3b: where nodes and vectors are persisted, by the ``store`` setting (one module each in ``backends/``)."""
+"""Stage 3b: where nodes and vectors are persisted, by the ``store`` setting (one module each in ``backends/``).
+
+``store`` is a registered name (``local``) or a URL, whose scheme names the backend
+(``postgresql://user@host:port/db`` opens the ``postgresql`` store)."""
 
 from __future__ import annotations
 
@@ -19,5 +22,14 @@ class Store:
 STORES: Registry[Store] = Registry("store", "store", "rag.stores.backends")
 
 
+URL_SCHEMES = {"postgresql": "postgresql", "postgres": "postgresql"}
+
+
+def store_name(setting: str) -> str:
+    """The registry name for a ``store`` setting."""
+    scheme, sep, _ = str(setting).partition("://")
+    return URL_SCHEMES.get(scheme, scheme) if sep else str(setting)
+
+
 def open_store(config: Any) -> Any:
-    return STORES.get(config.store).open(config)
+    return STORES.get(store_name(config.store)).open(config)

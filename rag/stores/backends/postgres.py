@@ -1,0 +1,513 @@
+"""Stage 3 on a PostgreSQL server: ``store = "postgresql://user@host:port/db"`` (vectors in pgvector).
+
+Tables, in the URL's database (created by the first ingest)::
+
+    rag_meta        one row: embedding model and dimension, source folder, last update
+    rag_files       one row per indexed PDF: name, SHA-256, pages, extracted text (for new indexes)
+    rag_indexes     one row per index: parser spec, kind, parameters, default or on demand, its table
+    rag_nodes_<id>  one table per index: every node (LlamaIndex JSON), the vector of embedded ones
+    rag_lexical     the BM25 index of each index version (bytes)
+
+One writer at a time: a session advisory lock; a second writer fails at once, saying who holds
+it, or waits ``lock_timeout``. Each new or changed PDF is swapped into every index in one
+transaction (its old rows deleted, new ones inserted, its ``rag_files`` row updated), so a crash
+or Ctrl-C leaves each file at its old or its new version, and a query (one SQL statement) never
+sees a mix. A new index (fresh store, new parser parameters or embedding model) is filled and
+registered in one transaction. Credentials come from the URL or the ``PG*`` variables and are
+never shown: messages print the URL with the password hidden.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+from rag.config import Config
+from rag.errors import ConfigError, IndexMissingError, InputError, RagError, UnreadablePdfError
+from rag.ingest.parse import ParserSpec, parse
+from rag.ingest.pdf import file_sha256, find_pdfs, read_pdf
+from rag.stores import Store
+from rag.stores.lock import StoreBusyError
+from rag.types import IngestReport, PdfText, Skipped
+
+FORMAT = 1
+LOCK_KEY = 0x72616770  # the advisory lock of a store ("ragp"; one store per database)
+READER_LOCK_WAIT_S = 600.0  # a query that needs a new index waits this long for a running ingest
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS rag_meta (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    format int NOT NULL, embed_model text NOT NULL, embed_dim int NOT NULL, source text, updated timestamptz);
+CREATE TABLE IF NOT EXISTS rag_files (
+    name text PRIMARY KEY, sha256 text NOT NULL, pages int NOT NULL, document jsonb);
+CREATE TABLE IF NOT EXISTS rag_indexes (
+    key text PRIMARY KEY, kind text NOT NULL, params jsonb NOT NULL, is_default boolean NOT NULL,
+    tab text NOT NULL, dim int NOT NULL);
+CREATE TABLE IF NOT EXISTS rag_lexical (tab text, version text, data bytea NOT NULL, PRIMARY KEY (tab, version));
+"""
+
+
+class StoreUnavailableError(RagError):
+    """The PostgreSQL server cannot be reached or refuses us."""
+
+
+def is_postgres_url(value: str) -> bool:
+    return str(value).startswith(URL_SCHEMES)
+
+
+def redact(url: str) -> str:
+    """The URL with its password (if any) replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=list).encode()).hexdigest()
+
+
+def _quiet(message: Any, url: str) -> str:
+    """The first line of a driver message, without the password should the driver echo it."""
+    text = str(message).strip().splitlines()[0] if str(message).strip() else type(message).__name__
+    password = urlsplit(url).password
+    return text.replace(password, "***") if password else text
+
+
+class Connections:
+    """Connections to one server: one kept open per thread for queries, fresh ones for writers."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._local = threading.local()
+
+    def open(self, purpose: str = "query"):
+        import psycopg
+
+        try:
+            connection = psycopg.connect(self.url, autocommit=True, connect_timeout=10,
+                                         application_name=f"rag-pdf {purpose} pid {os.getpid()}")
+        except psycopg.Error as exc:
+            raise StoreUnavailableError(
+                f"PostgreSQL store {redact(self.url)}: cannot connect ({_quiet(exc, self.url)}). Start the "
+                "server, or fix the store setting (RAG_STORE) or the PG* variables."
+            ) from None
+        self.register_vector(connection)
+        return connection
+
+    def register_vector(self, connection) -> None:
+        from pgvector.psycopg import register_vector
+
+        if connection.execute("SELECT 1 FROM pg_type WHERE typname = 'vector'").fetchone():
+            register_vector(connection)
+
+    @contextlib.contextmanager
+    def borrow(self) -> Iterator[Any]:
+        """This thread's query connection (reopened after a failure)."""
+        import psycopg
+
+        connection = getattr(self._local, "connection", None)
+        if connection is None or connection.closed:
+            connection = self._local.connection = self.open()
+        try:
+            yield connection
+        except psycopg.OperationalError as exc:
+            connection.close()
+            raise StoreUnavailableError(f"PostgreSQL store {redact(self.url)}: {_quiet(exc, self.url)}") from None
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+
+
+class PostgresStore:
+    """The indexes of one PostgreSQL database; the same methods as the local ``IndexStore``."""
+
+    def __init__(self, config: Config):
+        if not is_postgres_url(config.store):
+            raise ConfigError(f"store {config.store!r}: give 'local' or a postgresql:// URL.")
+        self.config = config
+        self.url = config.store
+        self.pg = Connections(self.url)
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({redact(self.url)})"
+
+    # ------------------------------------------------------------ manifest
+    def manifest(self) -> dict[str, Any] | None:
+        """What is current, in the local store's shape (``table`` in place of ``dir``); None if empty."""
+        with self.pg.borrow() as connection, connection.transaction():
+            connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            if connection.execute("SELECT to_regclass('rag_meta')").fetchone()[0] is None:
+                return None
+            meta = connection.execute("SELECT embed_model, embed_dim, source, updated FROM rag_meta").fetchone()
+            if meta is None:
+                return None
+            files = {name: {"sha256": sha, "pages": pages} for name, sha, pages in connection.execute(
+                'SELECT name, sha256, pages FROM rag_files ORDER BY name COLLATE "C"')}
+            indexes = {}
+            for key, kind, params, default, tab, dim in connection.execute(
+                    "SELECT key, kind, params, is_default, tab, dim FROM rag_indexes ORDER BY key").fetchall():
+                nodes, vectors = connection.execute(f"SELECT count(*), count(embedding) FROM {tab}").fetchone()
+                indexes[key] = {"kind": kind, "params": params, "table": tab, "dim": dim, "nodes": nodes,
+                                "vectors": vectors, "default": default}
+        return {"format": FORMAT, "embed_model": meta[0], "embed_dim": meta[1], "source": meta[2], "files": files,
+                "indexes": indexes, "updated": meta[3].isoformat(timespec="seconds") if meta[3] else None}
+
+    def _require_manifest(self) -> dict[str, Any]:
+        manifest = self.manifest()
+        if manifest is None:
+            raise IndexMissingError(f"No index in {redact(self.url)}: run `rag ingest PATH` first.")
+        if manifest["embed_model"] != self.config.embed_model:
+            raise IndexMissingError(
+                f"The index in {redact(self.url)} was built with embedding model {manifest['embed_model']!r}, "
+                f"but {self.config.embed_model!r} is configured. Re-run `rag ingest PATH` to rebuild it, "
+                f"or set RAG_EMBED_MODEL={manifest['embed_model']}."
+            )
+        return manifest
+
+    def _table(self, spec: ParserSpec) -> str:
+        return f"rag_nodes_{_digest(spec.key, self.config.embed_model)[:16]}"
+
+    # ------------------------------------------------------------ the writer lock
+    @contextlib.contextmanager
+    def writer(self, wait_s: float) -> Iterator[Any]:
+        """A connection holding the store's advisory lock (released when it closes, however we end)."""
+        connection = self.pg.open("ingest")
+        try:
+            deadline = time.monotonic() + wait_s
+            while not connection.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
+                if time.monotonic() >= deadline:
+                    holder = connection.execute(
+                        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                        "WHERE l.locktype = 'advisory' AND l.objid = %s AND l.granted", (LOCK_KEY,)).fetchone()
+                    raise StoreBusyError(
+                        f"{redact(self.url)}: another writer ({holder[0] if holder else 'another process'}) holds "
+                        "this store. Wait for it to finish, or set RAG_LOCK_TIMEOUT=SECONDS to wait for it."
+                    )
+                time.sleep(0.2)
+            try:
+                connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            except Exception as exc:  # psycopg.Error: not installed, or no right to create it
+                raise StoreUnavailableError(
+                    f"{redact(self.url)}: pgvector is not available ({_quiet(exc, self.url)}). Install it on the "
+                    "server (Debian: apt install postgresql-15-pgvector) and run CREATE EXTENSION vector as a superuser."
+                ) from None
+            self.pg.register_vector(connection)
+            connection.execute(SCHEMA)
+            yield connection
+        finally:
+            connection.close()
+
+    # ------------------------------------------------------------ ingest
+    def sync(self, path: str | Path, specs: list[ParserSpec], progress: bool = True) -> IngestReport:
+        """Make the indexes mirror the PDFs under ``path``; only new or changed files are processed."""
+        started = time.perf_counter()
+        report = IngestReport()
+        candidates, report.skipped = find_pdfs(path)
+        with self.writer(self.config.lock_timeout) as connection:
+            self._sync(connection, path, candidates, report, specs, progress)
+            report.indexes = {e["kind"]: e for e in self._require_manifest()["indexes"].values() if e["default"]}
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _sync(self, connection, path, candidates, report: IngestReport, specs: list[ParserSpec], progress: bool) -> None:
+        old = self.manifest()
+        old_files = (old or {}).get("files", {})
+        fresh_model = old is not None and old["embed_model"] != self.config.embed_model
+        specs = self._specs_to_maintain(specs, old, report)
+        current, read = self._read(candidates, old_files, report, progress)
+        if not current:
+            raise InputError(
+                f"{path}: none of the PDFs could be ingested; the existing index was left as it was.\n"
+                + "\n".join(f"  {s}" for s in report.skipped)
+            )
+        report.removed = sorted(set(old_files) - set(current))
+        old_keys = set() if fresh_model or old is None else set(old["indexes"])
+        kept = [s for s in specs if s.key in old_keys]
+        new = [s for s in specs if s.key not in old_keys]
+        dropped = [e["table"] for k, e in (old or {}).get("indexes", {}).items() if k not in {s.key for s in kept}]
+        if not (read or report.removed or new or dropped):
+            report.messages.append(f"Nothing changed: {len(current)} PDF(s) already indexed.")
+            return
+        nodes = {s.key: self._nodes(s, read, report, progress) for s in kept}
+        if kept:  # one transaction per file version
+            for i, pdf in enumerate(read):
+                with connection.transaction():
+                    self._put_file(connection, pdf)
+                    for spec in kept:
+                        tab = old["indexes"][spec.key]["table"]
+                        connection.execute(f"DELETE FROM {tab} WHERE file = %s", (pdf.name,))
+                        self._copy_rows(connection, tab, pdf.name, nodes[spec.key][i])
+            for name in report.removed:
+                with connection.transaction():
+                    connection.execute("DELETE FROM rag_files WHERE name = %s", (name,))
+                    for spec in kept:
+                        connection.execute(f"DELETE FROM {old['indexes'][spec.key]['table']} WHERE file = %s", (name,))
+        documents = self._documents(connection, current, read) if new else []
+        built = [(s, self._nodes(s, documents, report, progress)) for s in new]
+        with connection.transaction():  # new indexes, retired ones, and (without kept indexes) the files
+            if not kept:
+                for pdf in read:
+                    self._put_file(connection, pdf)
+                if report.removed:
+                    connection.execute("DELETE FROM rag_files WHERE name = ANY(%s)", (report.removed,))
+            for tab in dropped:
+                connection.execute(f"DROP TABLE IF EXISTS {tab}")
+                connection.execute("DELETE FROM rag_lexical WHERE tab = %s", (tab,))
+            connection.execute("DELETE FROM rag_indexes WHERE tab = ANY(%s)", (dropped,))
+            for spec, per_document in built:
+                self._create_index(connection, spec, documents, per_document, default=not _is_extra(spec, old))
+            self._put_meta(connection, str(Path(path).resolve()))
+        self._refresh_lexical(connection)
+
+    def _specs_to_maintain(self, specs: list[ParserSpec], old: dict[str, Any] | None,
+                           report: IngestReport) -> list[ParserSpec]:
+        """The default specs plus those built on demand earlier; says which indexes get rebuilt and why."""
+        if not old:
+            return specs
+        if old["embed_model"] != self.config.embed_model:
+            report.messages.append(f"Embedding model changed from {old['embed_model']!r} to "
+                                   f"{self.config.embed_model!r}: rebuilding every index.")
+        defaults = {e["kind"]: e["params"] for e in old["indexes"].values() if e["default"]}
+        for spec in specs:
+            if spec.kind in defaults and defaults[spec.kind] != spec.as_dict():
+                changes = ", ".join(f"{k}: {defaults[spec.kind].get(k)} -> {v}" for k, v in spec.as_dict().items()
+                                    if defaults[spec.kind].get(k) != v)
+                report.messages.append(f"Parser parameters of {spec.kind} changed ({changes}): rebuilding that index.")
+        keys = {s.key for s in specs}
+        extras = [ParserSpec.of(e["kind"], {k: v for k, v in e["params"].items() if k != "kind"})
+                  for k, e in old["indexes"].items() if not e["default"] and k not in keys]
+        return specs + extras
+
+    def _read(self, candidates, old_files: dict[str, Any], report: IngestReport,
+              progress: bool) -> tuple[dict[str, tuple[str, int]], list[PdfText]]:
+        """(name -> (sha256, pages) of every usable PDF, the new or changed ones read)."""
+        from rag.stores.backends.local import _progress
+
+        current: dict[str, tuple[str, int]] = {}
+        read: list[PdfText] = []
+        for file, name in _progress(candidates, progress, desc="Reading PDFs", unit="file"):
+            try:
+                sha = file_sha256(file)
+                before = old_files.get(name)
+                if before and before["sha256"] == sha:
+                    current[name] = (sha, before["pages"])
+                    report.unchanged.append(name)
+                    report.pages += before["pages"]
+                    continue
+                pdf = read_pdf(file, name)
+            except UnreadablePdfError as exc:
+                report.skipped.append(Skipped(name, exc.reason))
+                continue
+            read.append(pdf)
+            current[name] = (pdf.sha256, pdf.pages)
+            (report.changed if name in old_files else report.added).append(name)
+            report.pages += pdf.pages
+        return current, read
+
+    def _documents(self, connection, current: dict[str, tuple[str, int]], read: list[PdfText]) -> list[PdfText]:
+        """Every current document, in name order: those just read, the others from rag_files."""
+        fresh = {d.name: d for d in read}
+        missing = [n for n in current if n not in fresh]
+        for name, document in connection.execute(
+                "SELECT name, document FROM rag_files WHERE name = ANY(%s)", (missing,)).fetchall():
+            if document is None:
+                raise IndexMissingError(f"The text of {name} is not in {redact(self.url)}: re-run `rag ingest PATH`.")
+            fresh[name] = PdfText.from_json(document)
+        return [fresh[n] for n in sorted(current)]
+
+    def _nodes(self, spec: ParserSpec, documents: list[PdfText], report: IngestReport, progress: bool):
+        """Per document, its nodes for ``spec`` paired with their vectors (None where not embedded)."""
+        from llama_index.core.schema import MetadataMode
+
+        from rag.stores.backends.local import _progress
+
+        parsed = [parse(spec, d) for d in documents]
+        texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for p in parsed for n, e in zip(p.nodes, p.embed) if e]
+        vectors = _embed_sorted(self.config, texts, _progress, progress, spec.kind)
+        report.embedded += len(texts)
+        stream = iter(vectors)
+        return [[(n, next(stream) if e else None) for n, e in zip(p.nodes, p.embed)] for p in parsed]
+
+    # ------------------------------------------------------------ writes (inside a transaction)
+    def _put_file(self, connection, pdf: PdfText) -> None:
+        connection.execute(
+            "INSERT INTO rag_files (name, sha256, pages, document) VALUES (%s, %s, %s, %s::jsonb) "
+            "ON CONFLICT (name) DO UPDATE SET sha256 = EXCLUDED.sha256, pages = EXCLUDED.pages, "
+            "document = EXCLUDED.document", (pdf.name, pdf.sha256, pdf.pages, json.dumps(pdf.to_json())))
+
+    def _put_meta(self, connection, source: str | None) -> None:
+        dims = [d for (d,) in connection.execute("SELECT DISTINCT dim FROM rag_indexes").fetchall()]
+        connection.execute(
+            "INSERT INTO rag_meta (singleton, format, embed_model, embed_dim, source, updated) "
+            "VALUES (true, %s, %s, %s, %s, now()) ON CONFLICT (singleton) DO UPDATE SET format = EXCLUDED.format, "
+            "embed_model = EXCLUDED.embed_model, embed_dim = EXCLUDED.embed_dim, source = EXCLUDED.source, "
+            "updated = EXCLUDED.updated", (FORMAT, self.config.embed_model, dims[0] if dims else 0, source))
+
+    def _copy_rows(self, connection, tab: str, name: str, pairs) -> None:
+        from llama_index.core.storage.docstore.utils import doc_to_json
+
+        with connection.cursor().copy(f"COPY {tab} (node_id, file, position, node, embedding) FROM STDIN") as copy:
+            for position, (node, vector) in enumerate(pairs):
+                node.embedding = None  # the vector lives in its own column
+                copy.write_row((node.node_id, name, position, json.dumps(doc_to_json(node)), vector))
+
+    def _create_index(self, connection, spec: ParserSpec, documents: list[PdfText], per_document,
+                      default: bool) -> None:
+        dim = next((len(v) for pairs in per_document for _, v in pairs if v is not None), 0)
+        tab = self._table(spec)
+        connection.execute(f"DROP TABLE IF EXISTS {tab}")
+        connection.execute(f"CREATE TABLE {tab} (node_id text PRIMARY KEY, file text NOT NULL, position int NOT NULL, "
+                           f"node jsonb NOT NULL, embedding vector({dim}))")
+        for pdf, pairs in zip(documents, per_document):
+            self._copy_rows(connection, tab, pdf.name, pairs)
+        connection.execute(f"CREATE INDEX ON {tab} (file)")
+        connection.execute(f"CREATE INDEX ON {tab} USING hnsw (embedding vector_ip_ops)")
+        connection.execute(
+            "INSERT INTO rag_indexes (key, kind, params, is_default, tab, dim) VALUES (%s, %s, %s::jsonb, %s, %s, %s) "
+            "ON CONFLICT (key) DO UPDATE SET kind = EXCLUDED.kind, params = EXCLUDED.params, "
+            "is_default = EXCLUDED.is_default, tab = EXCLUDED.tab, dim = EXCLUDED.dim",
+            (spec.key, spec.kind, json.dumps(spec.as_dict()), default, tab, dim))
+
+    # ------------------------------------------------------------ lexical (BM25) per index version
+    def _version(self, connection) -> str:
+        return _digest(connection.execute('SELECT name, sha256 FROM rag_files ORDER BY name COLLATE "C"').fetchall())[:16]
+
+    def _refresh_lexical(self, connection) -> None:
+        """Store the BM25 index of every index for the current files; drop older versions."""
+        try:
+            from rag.retrieval.bm25 import Bm25Index
+        except ImportError:
+            return  # no lexical first stage in this version
+        version = self._version(connection)
+        for (tab,) in connection.execute("SELECT tab FROM rag_indexes").fetchall():
+            if connection.execute("SELECT 1 FROM rag_lexical WHERE tab = %s AND version = %s", (tab, version)).fetchone():
+                continue
+            ids, texts = _lexical_corpus(connection, tab)
+            data = Bm25Index.build(ids, texts).to_bytes()
+            with connection.transaction():
+                connection.execute("DELETE FROM rag_lexical WHERE tab = %s", (tab,))
+                connection.execute("INSERT INTO rag_lexical (tab, version, data) VALUES (%s, %s, %s)", (tab, version, data))
+
+    def lexical(self, spec: ParserSpec):
+        """The BM25 index over the embedded nodes of ``spec``'s index (``.search(query, top_k)``)."""
+        from rag.retrieval.bm25 import Bm25Index
+
+        tab = self.ensure_index(spec)["table"]
+        with self.pg.borrow() as connection, connection.transaction():
+            connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            row = connection.execute("SELECT data FROM rag_lexical WHERE tab = %s AND version = %s",
+                                     (tab, self._version(connection))).fetchone()
+            if row is not None:
+                return Bm25Index.from_bytes(bytes(row[0]))
+            return Bm25Index.build(*_lexical_corpus(connection, tab))  # an ingest is between its files
+
+    def node_vectors(self, spec: ParserSpec) -> "NodeVectors":
+        """The stored (normalised) vectors of the embedded nodes of ``spec``'s index, by node id."""
+        return NodeVectors(self.pg, self.ensure_index(spec)["table"])
+
+    # ------------------------------------------------------------ reading
+    def ensure_index(self, spec: ParserSpec, progress: bool = True) -> dict[str, Any]:
+        """The manifest entry of ``spec``, building that index from the stored documents if needed."""
+        manifest = self._require_manifest()
+        if spec.key in manifest["indexes"]:
+            return manifest["indexes"][spec.key]
+        with self.writer(max(self.config.lock_timeout, READER_LOCK_WAIT_S)) as connection:
+            manifest = self._require_manifest()
+            if spec.key not in manifest["indexes"]:  # else: built by another process while we waited
+                current = {n: (f["sha256"], f["pages"]) for n, f in manifest["files"].items()}
+                documents = self._documents(connection, current, [])
+                per_document = self._nodes(spec, documents, IngestReport(), progress)
+                with connection.transaction():
+                    self._create_index(connection, spec, documents, per_document, default=False)
+                self._refresh_lexical(connection)
+        return self._require_manifest()["indexes"][spec.key]
+
+    def load(self, spec: ParserSpec, progress: bool = False):
+        """(VectorStoreIndex, StorageContext) over ``spec``'s index table."""
+        from rag.embedding import embedding_model
+        from rag.stores.pg_llama import index_over
+
+        entry = self.ensure_index(spec, progress=progress)
+        return index_over(entry["table"], self.pg.borrow, entry["vectors"], embedding_model(self.config))
+
+
+class NodeVectors:
+    def __init__(self, pg: Connections, tab: str):
+        self.pg, self.tab = pg, tab
+
+    def get(self, node_ids: list[str]):
+        import numpy as np
+
+        with self.pg.borrow() as connection:
+            found = dict(connection.execute(f"SELECT node_id, embedding FROM {self.tab} WHERE node_id = ANY(%s) "
+                                            "AND embedding IS NOT NULL", (list(node_ids),)).fetchall())
+        missing = [i for i in node_ids if i not in found]
+        if missing:
+            raise KeyError(f"no vector for node {missing[0]!r} in {self.tab}")
+        if not node_ids:
+            return np.zeros((0, 0), dtype="float32")
+        return np.stack([_array(found[i]) for i in node_ids])
+
+
+def _array(vector: Any):
+    """A pgvector value (``Vector`` in binary results, an array in text ones) as float32."""
+    import numpy as np
+
+    return np.asarray(vector.to_numpy() if hasattr(vector, "to_numpy") else vector, dtype="float32")
+
+
+def _lexical_corpus(connection, tab: str) -> tuple[list[str], list[str]]:
+    """Ids and texts of the embedded nodes, in the order they were indexed."""
+    from llama_index.core.storage.docstore.utils import json_to_doc
+
+    rows = connection.execute(f'SELECT node_id, node FROM {tab} WHERE embedding IS NOT NULL '
+                              'ORDER BY file COLLATE "C", position').fetchall()
+    return [i for i, _ in rows], [lexical_text(json_to_doc(n)) for _, n in rows]
+
+
+def lexical_text(node: Any) -> str:
+    """What BM25 indexes of a node: the text that was embedded."""
+    from llama_index.core.schema import MetadataMode
+
+    return node.get_content(metadata_mode=MetadataMode.EMBED)
+
+
+def _embed_sorted(config: Config, texts: list[str], progress_of, progress: bool, kind: str):
+    """Vectors of ``texts`` (float32, one row each), embedded in batches of similar length, as the
+    local store does, so both stores hold the same vectors."""
+    import numpy as np
+
+    from rag.embedding import embed_texts
+
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    size = config.embed_batch_size
+    out: list[Any] = [None] * len(texts)
+    for start in progress_of(range(0, len(texts), size), progress, desc=f"Embedding {kind}", unit="batch",
+                             total=(len(texts) + size - 1) // size):
+        batch = order[start:start + size]
+        for i, vector in zip(batch, embed_texts(config, [texts[i] for i in batch])):
+            out[i] = np.asarray(vector, dtype="float32")
+    return out
+
+
+def _is_extra(spec: ParserSpec, old: dict[str, Any] | None) -> bool:
+    """An index that was built on demand for non-default parameters."""
+    return bool(old) and spec.key in old["indexes"] and not old["indexes"][spec.key]["default"]
+
+
+PLUGIN = Store(name="postgresql", help="PostgreSQL + pgvector: store = postgresql://user@host:port/db",
+               open=PostgresStore, order=1)

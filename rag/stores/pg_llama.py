@@ -1,0 +1,114 @@
+"""LlamaIndex views of one PostgreSQL index table: a vector store (pgvector, direct SQL) and a
+read-only docstore, so the retriever kinds run on it unchanged.
+
+Each query is one SQL statement, so it sees every file either before or after that file's ingest
+transaction, never half of it. ``borrow()`` lends an open autocommit connection (a context manager).
+Nodes come back with their text (``stores_text``): no docstore
+round trip for the first stage; auto-merging asks the docstore for parents by id.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional
+
+from llama_index.core.storage.docstore.utils import json_to_doc
+from llama_index.core.storage.kvstore.types import DEFAULT_COLLECTION, BaseKVStore
+from llama_index.core.vector_stores.types import BasePydanticVectorStore, VectorStoreQuery, VectorStoreQueryResult
+from pydantic import PrivateAttr
+
+# Below this many vectors a query scans them all (exact, equal to FAISS flat); above, it uses the
+# HNSW index (approximate, recall measured in bench/store_scale.py).
+EXACT_BELOW = 20_000
+HNSW_EF_SEARCH = 100
+
+
+class PgVectorStore(BasePydanticVectorStore):
+    """Inner-product search over ``table`` (scores equal to the local FAISS IndexFlatIP's)."""
+
+    stores_text: bool = True
+    is_embedding_query: bool = True
+    table: str
+    _borrow: Callable[[], Any] = PrivateAttr()
+    _exact: bool = PrivateAttr()
+
+    def __init__(self, table: str, borrow: Callable[[], Any], vectors: int):
+        super().__init__(table=table)
+        self._borrow = borrow
+        self._exact = vectors < EXACT_BELOW
+
+    @property
+    def client(self) -> Any:
+        return self._borrow
+
+    def add(self, nodes: List[Any], **kwargs: Any) -> List[str]:
+        raise NotImplementedError("the PostgreSQL store is written by `rag ingest` only")
+
+    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        raise NotImplementedError("the PostgreSQL store is written by `rag ingest` only")
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        import numpy as np
+
+        vector = np.asarray(query.query_embedding, dtype="float32")
+        with self._borrow() as connection, connection.transaction():
+            if self._exact:
+                connection.execute("SET LOCAL enable_indexscan = off")
+            else:
+                connection.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, query.similarity_top_k)}")
+            rows = connection.execute(
+                f"SELECT node, -(embedding <#> %s) FROM {self.table} WHERE embedding IS NOT NULL "
+                "ORDER BY embedding <#> %s LIMIT %s",
+                (vector, vector, query.similarity_top_k)).fetchall()
+        nodes = [json_to_doc(node) for node, _ in rows]
+        return VectorStoreQueryResult(nodes=nodes, similarities=[float(s) for _, s in rows],
+                                      ids=[n.node_id for n in nodes])
+
+
+class PgNodeKV(BaseKVStore):
+    """Read-only key-value view of the nodes table, for ``KVDocumentStore`` (``get`` by node id)."""
+
+    def __init__(self, table: str, borrow: Callable[[], Any]):
+        self.table = table
+        self._borrow = borrow
+
+    def get(self, key: str, collection: str = DEFAULT_COLLECTION) -> Optional[dict]:
+        if not collection.endswith("/data"):
+            return None  # ref-doc info and metadata collections: not kept
+        with self._borrow() as connection:
+            row = connection.execute(f"SELECT node FROM {self.table} WHERE node_id = %s", (key,)).fetchone()
+        return row[0] if row else None
+
+    def get_all(self, collection: str = DEFAULT_COLLECTION) -> Dict[str, dict]:
+        if not collection.endswith("/data"):
+            return {}
+        with self._borrow() as connection:
+            return dict(connection.execute(f"SELECT node_id, node FROM {self.table} ORDER BY file, position").fetchall())
+
+    def put(self, key: str, val: dict, collection: str = DEFAULT_COLLECTION) -> None:
+        raise NotImplementedError("the PostgreSQL store is written by `rag ingest` only")
+
+    def delete(self, key: str, collection: str = DEFAULT_COLLECTION) -> bool:
+        raise NotImplementedError("the PostgreSQL store is written by `rag ingest` only")
+
+    async def aget(self, key: str, collection: str = DEFAULT_COLLECTION) -> Optional[dict]:
+        return self.get(key, collection)
+
+    async def aget_all(self, collection: str = DEFAULT_COLLECTION) -> Dict[str, dict]:
+        return self.get_all(collection)
+
+    async def aput(self, key: str, val: dict, collection: str = DEFAULT_COLLECTION) -> None:
+        self.put(key, val, collection)
+
+    async def adelete(self, key: str, collection: str = DEFAULT_COLLECTION) -> bool:
+        return self.delete(key, collection)
+
+
+def index_over(table: str, borrow: Callable[[], Any], vectors: int, embed_model: Any):
+    """(VectorStoreIndex, StorageContext) over one index table, like the local store's ``load``."""
+    from llama_index.core import StorageContext, VectorStoreIndex
+    from llama_index.core.storage.docstore.keyval_docstore import KVDocumentStore
+
+    vector_store = PgVectorStore(table, borrow, vectors)
+    storage = StorageContext.from_defaults(vector_store=vector_store, docstore=KVDocumentStore(PgNodeKV(table, borrow)))
+    index = VectorStoreIndex(nodes=[], storage_context=storage, embed_model=embed_model)
+    return index, storage
