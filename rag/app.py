@@ -23,7 +23,7 @@ class RAG:
         self.progress = progress  # progress bars when an index is built on first use
         self.config = config.replace(**overrides) if config and overrides else config or Config.load(**overrides)
         self.store = open_store(self.config)
-        self._indexes: dict[str, Any] = {}
+        self._indexes: dict[str, Any] = {}  # parser spec key -> IndexParts
         self._engines: dict[str, Any] = {}
         self._llm = None
 
@@ -50,9 +50,17 @@ class RAG:
 
     def index(self, spec: RetrieverSpec):
         """(VectorStoreIndex, StorageContext) for the spec's node parameters; built on first use."""
+        parts = self._parts(spec)
+        return parts.index, parts.storage
+
+    def _parts(self, spec: RetrieverSpec):
+        from rag.retrieval.mode import IndexParts
+
         key = spec.parser_spec.key
         if key not in self._indexes:
-            self._indexes[key] = self.store.load(spec.parser_spec, progress=self.progress)
+            index, storage = self.store.load(spec.parser_spec, progress=self.progress)
+            self._indexes[key] = IndexParts(index, storage, lexical=self.store.lexical(spec.parser_spec),
+                                            vectors=self.store.node_vectors(spec.parser_spec))
         return self._indexes[key]
 
     def query_engine(self, retriever: str | RetrieverSpec = "basic", streaming: bool = False, **params: Any):
@@ -63,8 +71,8 @@ class RAG:
         spec = self.spec(retriever, **params)
         key = (spec.name, streaming)
         if key not in self._engines:
-            index, storage = self.index(spec)
-            self._engines[key] = build_query_engine(spec, index, storage, self.llm, self.config, streaming=streaming)
+            self._engines[key] = build_query_engine(spec, self._parts(spec), self.llm, self.config,
+                                                    streaming=streaming)
         return self._engines[key]
 
     def retrieve(self, question: str, retriever: str | RetrieverSpec = "basic", **params: Any) -> list[Source]:
@@ -73,8 +81,7 @@ class RAG:
 
         _check_question(question)
         spec = self.spec(retriever, **params)
-        index, storage = self.index(spec)
-        retriever_, postprocessors = build_retrieval(spec, index, storage, self.config)
+        retriever_, postprocessors = build_retrieval(spec, self._parts(spec), self.config)
         return sources_of(retrieve_nodes(retriever_, postprocessors, question))
 
     def query(self, question: str, retriever: str | RetrieverSpec = "basic", stream: bool = False,

@@ -33,7 +33,7 @@ class Embedder:
 
 EMBEDDERS: Registry[Embedder] = Registry("embedding model", "embed_model", "rag.embedding.embedders")
 
-_CACHE: dict[tuple[str, int], Any] = {}
+_CACHE: dict[tuple[str, int, int], Any] = {}
 _LOCK = threading.Lock()
 
 
@@ -44,7 +44,7 @@ def model_path(name: str) -> str:
 
 def embedding_model(config: Config):
     """The LlamaIndex embedding model of ``config``; loaded once per process, name and batch size."""
-    key = (config.embed_model, config.embed_batch_size)
+    key = (config.embed_model, config.embed_batch_size, config.embed_threads)
     with _LOCK:
         if key not in _CACHE:
             entry = EMBEDDERS.get(config.embed_model) if config.embed_model in EMBEDDERS else None
@@ -56,7 +56,10 @@ def embedding_model(config: Config):
 
 
 def sentence_transformer(path: str, config: Config):
+    import torch
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+    torch.set_num_threads(config.embed_threads)  # process-wide: torch has one intra-op pool
 
     try:
         return HuggingFaceEmbedding(model_name=path, embed_batch_size=config.embed_batch_size, device="cpu",
@@ -83,6 +86,15 @@ def embed_texts(config: Config, texts: Sequence[str]):
     vectors = np.asarray(model.get_text_embedding_batch(list(texts)), dtype="float32")
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.where(norms == 0, 1, norms)
+
+
+def embed_query(config: Config, question: str):
+    """The normalised query embedding of ``question`` (models like e5 embed queries differently)."""
+    import numpy as np
+
+    vector = np.asarray(embedding_model(config).get_query_embedding(question), dtype="float32")
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm else vector
 
 
 def embedder_for(config: Config) -> Callable[[list[str]], Any]:

@@ -1,12 +1,12 @@
-"""The offline reranker: re-score the final node text with the embedding model.
+"""The offline reranker: re-score each node's *final* text (the whole sentence window, the merged
+parent) against the question, not the small piece that was matched.
 
-No cross-encoder ships on PyPI, so by default the nodes that come out of window
-replacement or auto-merging are scored again by cosine similarity between the question
-and their *final* text (the whole window or the merged parent), not the small piece that
-was originally matched. That is a real re-ordering: a sentence that matched well but
-sits in an off-topic window drops, a merged parent is judged on its own text. The embedding
-model reads at most its sequence limit (256 tokens for MiniLM), so a long merged parent is
-judged on its beginning.
+No cross-encoder ships on PyPI, so the score is a cosine with the embedding model. The final
+texts are not embedded at query time: their vector is the normalised mean of the stored vectors
+of the embedded nodes they are made of (a window's sentences, a parent's leaves), so a rerank
+costs one question embedding and a dot product. ``exact=True`` embeds the final texts instead
+(slower; what the benchmark compares the mean against). A node whose parts have no stored
+vector falls back to embedding its text.
 """
 
 from __future__ import annotations
@@ -14,15 +14,19 @@ from __future__ import annotations
 from typing import Any, List, Optional
 
 from llama_index.core.bridge.pydantic import Field
+from llama_index.core.schema import MetadataMode, NodeRelationship, NodeWithScore, QueryBundle
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
-from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-from rag.embedding import embed_texts
+from rag.embedding import embed_query, embed_texts
+
+MAX_WINDOW_STEPS = 16  # a window never spans more sentences than this on either side
 
 
 class EmbeddingRerank(BaseNodePostprocessor):
     top_n: int = Field(default=2, description="How many nodes to keep.")
     config: Any = Field(default=None, exclude=True, description="rag.config.Config of the embedding model.")
+    parts: Any = Field(default=None, exclude=True, description="IndexParts with stored vectors and docstore.")
+    exact: bool = Field(default=False, description="Embed the final texts instead of averaging stored vectors.")
 
     @classmethod
     def class_name(cls) -> str:
@@ -30,11 +34,64 @@ class EmbeddingRerank(BaseNodePostprocessor):
 
     def _postprocess_nodes(self, nodes: List[NodeWithScore],
                            query_bundle: Optional[QueryBundle] = None) -> List[NodeWithScore]:
+        import numpy as np
+
         if query_bundle is None or not nodes:
             return nodes[: self.top_n]
-        texts = [n.node.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
-        vectors = embed_texts(self.config, [query_bundle.query_str] + texts)
-        scores = vectors[1:] @ vectors[0]
+        question = embed_query(self.config, query_bundle.query_str)
+        vectors = [None if self.exact else self._stored_vector(n.node) for n in nodes]
+        missing = [i for i, v in enumerate(vectors) if v is None]
+        if missing:
+            texts = [nodes[i].node.get_content(metadata_mode=MetadataMode.EMBED) for i in missing]
+            for i, row in zip(missing, embed_texts(self.config, texts)):
+                vectors[i] = row
+        scores = np.stack(vectors) @ question
         rescored = [NodeWithScore(node=n.node, score=float(s)) for n, s in zip(nodes, scores)]
         rescored.sort(key=lambda n: n.score, reverse=True)
         return rescored[: self.top_n]
+
+    # ------------------------------------------------------------ vectors of final texts
+    def _stored_vector(self, node: Any):
+        import numpy as np
+
+        if self.parts is None or self.parts.vectors is None:
+            return None
+        try:
+            rows = self.parts.vectors.get(self._members(node))
+        except KeyError:
+            return None
+        mean = rows.mean(axis=0)
+        norm = float(np.linalg.norm(mean))
+        return mean / norm if norm else None
+
+    def _members(self, node: Any) -> list[str]:
+        """The ids of the embedded nodes whose text makes up ``node``'s final text."""
+        window = node.metadata.get("window")
+        if window is not None:  # a sentence-window node: its neighbours inside the window
+            return [node.node_id, *self._neighbours(node, NodeRelationship.PREVIOUS, window),
+                    *self._neighbours(node, NodeRelationship.NEXT, window)]
+        children = node.relationships.get(NodeRelationship.CHILD)
+        if not children:
+            return [node.node_id]
+        leaves: list[str] = []
+        for child in children:  # a merged parent: every leaf under it
+            leaves.extend(self._members(self._node(child.node_id)))
+        return leaves
+
+    def _neighbours(self, node: Any, direction: NodeRelationship, window: str) -> list[str]:
+        found, current = [], node
+        for _ in range(MAX_WINDOW_STEPS):
+            link = current.relationships.get(direction)
+            if link is None:
+                break
+            current = self._node(link.node_id)
+            if current.metadata.get("original_text", "\0") not in window:
+                break
+            found.append(current.node_id)
+        return found
+
+    def _node(self, node_id: str) -> Any:
+        try:
+            return self.parts.storage.docstore.get_node(node_id)
+        except (KeyError, ValueError):
+            raise KeyError(node_id) from None

@@ -12,29 +12,31 @@ from typing import Any, List
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from rag.retrieval import RERANKERS
+from rag.retrieval import MODES, RERANKERS
+from rag.retrieval.mode import IndexParts
 from rag.retrieval.rerank import cross_encoder
 from rag.retrieval.spec import RetrieverSpec
 from rag.types import Source
 
 
-def make_reranker(config: Any, top_n: int) -> Any:
+def make_reranker(config: Any, top_n: int, parts: IndexParts | None = None) -> Any:
     """The postprocessor of ``config.reranker`` keeping ``top_n`` nodes, or None (retrieval order)."""
     name = config.reranker or "none"
     if name in RERANKERS:
-        return RERANKERS.get(name).make(config, top_n)
+        return RERANKERS.get(name).make(config, top_n, parts)
     return cross_encoder(name, top_n)  # any other name is a CrossEncoder model
 
 
-def build_retrieval(spec: RetrieverSpec, index: Any, storage: Any, config: Any) -> tuple[Any, list[Any]]:
+def build_retrieval(spec: RetrieverSpec, parts: IndexParts, config: Any) -> tuple[Any, list[Any]]:
     """The retriever of a spec and the postprocessors that run after it (window, merge, rerank)."""
     from rag.retrieval.distinct import DistinctText
 
     params = spec.values
-    retriever, postprocessors = spec.kind_plugin.retriever(index, storage, params)
+    first_stage = MODES.get(params["mode"]).make(parts, params)
+    retriever, postprocessors = spec.kind_plugin.retriever(first_stage, parts.storage, params)
     postprocessors.append(DistinctText())  # the same passage never takes two of the LLM's slots
     if params.get("rerank_top_n"):
-        rerank = make_reranker(config, params["rerank_top_n"])
+        rerank = make_reranker(config, params["rerank_top_n"], parts)
         if rerank is not None:
             postprocessors.append(rerank)
     return retriever, postprocessors
@@ -86,11 +88,11 @@ class QueryEngine(RetrieverQueryEngine):
         return response
 
 
-def build_query_engine(spec: RetrieverSpec, index: Any, storage: Any, llm: Any, config: Any,
+def build_query_engine(spec: RetrieverSpec, parts: IndexParts, llm: Any, config: Any,
                        streaming: bool = False) -> QueryEngine:
     from rag.generation.synthesize import CitingSynthesizer
 
-    retriever, postprocessors = build_retrieval(spec, index, storage, config)
+    retriever, postprocessors = build_retrieval(spec, parts, config)
     synthesizer = CitingSynthesizer(llm=llm, context_window=config.context_window,
                                     max_new_tokens=config.max_new_tokens, streaming=streaming)
     return QueryEngine(retriever, synthesizer, postprocessors, spec)

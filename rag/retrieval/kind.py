@@ -35,9 +35,10 @@ class RetrieverKind:
         """Which nodes get a vector (all, unless the kind keeps some only in the docstore)."""
         return [True] * len(nodes)
 
-    def retriever(self, index: Any, storage: Any, params: dict[str, Any]) -> tuple[Any, list[Any]]:
-        """The first-stage retriever over ``index`` and the postprocessors that follow it (before rerank)."""
-        return index.as_retriever(similarity_top_k=params["top_k"]), []
+    def retriever(self, first_stage: Any, storage: Any, params: dict[str, Any]) -> tuple[Any, list[Any]]:
+        """The retriever built on ``first_stage`` (the ``mode``'s top-k nodes) and the postprocessors
+        that follow it (before rerank)."""
+        return first_stage, []
 
     def check(self, params: dict[str, Any]) -> None:
         """Raise ValueError with a message when parameters do not fit together."""
@@ -63,7 +64,32 @@ class RetrieverKind:
         return values
 
 
+def first_stage_params(mode_field: str) -> tuple[Param, ...]:
+    """The parameters every kind has for its first stage (see ``rag/retrieval/modes``)."""
+    return (
+        Param("mode", mode_field, mode_name),
+        Param("dense_weight", "dense_weight", non_negative_float),
+        Param("bm25_weight", "bm25_weight", non_negative_float),
+    )
+
+
 # ---------------------------------------------------------------- parameter parsers
+
+def mode_name(value: Any) -> str:
+    from rag.retrieval import MODES
+
+    name = str(value).strip().lower()
+    if name not in MODES:
+        raise ValueError(value)
+    return name
+
+
+def non_negative_float(value: Any) -> float:
+    number = float(value)
+    if not number >= 0:  # also rejects NaN
+        raise ValueError(value)
+    return number
+
 
 def positive_int(value: Any) -> int:
     number = int(value)

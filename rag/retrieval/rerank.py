@@ -14,7 +14,8 @@ from typing import Any, Callable
 class Reranker:
     name: str
     help: str
-    make: Callable[[Any, int], Any]  # (config, top_n) -> postprocessor, or None to keep retrieval order
+    # (config, top_n, index parts or None) -> postprocessor, or None to keep retrieval order
+    make: Callable[[Any, int, Any], Any]
     order: int = 100
 
 

@@ -47,8 +47,12 @@ class RetrieverSpec:
     @property
     def name(self) -> str:
         """Human-readable and unique per parameter set: used as the app version in evaluations."""
-        shown = ",".join(f"{k}={_show(v)}" for k, v in self.params)
+        shown = ",".join(f"{k}={_show(v)}" for k, v in self.params if not self._silent(k, v))
         return f"{self.kind}[{shown}]"
+
+    def _silent(self, key: str, value: Any) -> bool:
+        """Fusion weights say nothing outside hybrid mode, or at their neutral 1.0."""
+        return key in ("dense_weight", "bm25_weight") and (self.values.get("mode") != "hybrid" or value == 1.0)
 
     def __str__(self) -> str:
         return self.name

@@ -16,12 +16,23 @@ def test_split_spec(text, kind, params):
 
 
 def test_defaults_come_from_the_config_and_names_are_stable():
-    config = Config(window_size=2, window_top_k=5)
+    config = Config(window_size=2, window_top_k=5, window_mode="dense")
     spec = RetrieverSpec.parse("sentence_window", config)
-    assert spec.values == {"window_size": 2, "top_k": 5, "rerank_top_n": 2}
-    assert spec.name == "sentence_window[window_size=2,top_k=5,rerank_top_n=2]"
+    assert spec.values == {"window_size": 2, "mode": "dense", "dense_weight": 1.0, "bm25_weight": 1.0,
+                           "top_k": 5, "rerank_top_n": 2}
+    assert spec.name == "sentence_window[window_size=2,mode=dense,top_k=5,rerank_top_n=2]"
     assert RetrieverSpec.parse(spec, config) == spec
     assert RetrieverSpec.parse("basic:rerank_top_n=0", config).values["rerank_top_n"] is None
+
+
+def test_modes_are_checked_and_do_not_select_an_index():
+    config = Config()
+    with pytest.raises(ConfigError, match="invalid value mode='fuzzy'"):
+        RetrieverSpec.parse("basic:mode=fuzzy", config)
+    with pytest.raises(ConfigError, match="bm25_weight='-1'"):
+        RetrieverSpec.parse("basic:bm25_weight=-1", config)
+    assert (RetrieverSpec.parse("basic:mode=bm25", config).parser_spec
+            == RetrieverSpec.parse("basic:mode=dense", config).parser_spec)
 
 
 def test_only_node_shaping_parameters_select_an_index():

@@ -3,12 +3,14 @@ retrieved, hand the LLM the parent instead."""
 
 from typing import Any
 
-from rag.retrieval.kind import Param, RetrieverKind, descending_sizes, optional_top_n, positive_int, ratio
+from rag.retrieval.kind import (Param, RetrieverKind, descending_sizes, first_stage_params, optional_top_n,
+                                positive_int, ratio)
 
 
 class AutoMerging(RetrieverKind):
     params = (
         Param("chunk_sizes", "chunk_sizes", descending_sizes, shapes_nodes=True),
+        *first_stage_params("merge_mode"),
         Param("top_k", "merge_top_k", positive_int),
         Param("rerank_top_n", "merge_rerank_top_n", optional_top_n),
         Param("merge_ratio", "merge_ratio", ratio),
@@ -25,11 +27,11 @@ class AutoMerging(RetrieverKind):
         leaves = {n.node_id for n in get_leaf_nodes(nodes)}
         return [n.node_id in leaves for n in nodes]  # parents live only in the docstore
 
-    def retriever(self, index: Any, storage: Any, params: dict[str, Any]) -> tuple[Any, list[Any]]:
+    def retriever(self, first_stage: Any, storage: Any, params: dict[str, Any]) -> tuple[Any, list[Any]]:
         from llama_index.core.retrievers import AutoMergingRetriever
 
-        leaves, _ = super().retriever(index, storage, params)
-        return AutoMergingRetriever(leaves, storage, simple_ratio_thresh=params["merge_ratio"]), []
+        # first_stage returns leaves only: parents have no vector and no BM25 entry
+        return AutoMergingRetriever(first_stage, storage, simple_ratio_thresh=params["merge_ratio"]), []
 
 
 PLUGIN = AutoMerging("auto_merging", "match small chunks, merge them into their parents", order=2)

@@ -2,13 +2,14 @@
 
 from typing import Any
 
-from rag.retrieval.kind import Param, RetrieverKind, non_negative_int, optional_top_n, positive_int
+from rag.retrieval.kind import Param, RetrieverKind, first_stage_params, non_negative_int, optional_top_n, positive_int
 
 
 class Basic(RetrieverKind):
     params = (
         Param("chunk_size", "chunk_size", positive_int, shapes_nodes=True),
         Param("chunk_overlap", "chunk_overlap", non_negative_int, shapes_nodes=True),
+        *first_stage_params("mode"),
         Param("top_k", "top_k", positive_int),
         Param("rerank_top_n", None, optional_top_n),
     )

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from rag.retrieval.kind import Param, RetrieverKind, optional_top_n, positive_int
+from rag.retrieval.kind import Param, RetrieverKind, first_stage_params, optional_top_n, positive_int
 
 WINDOW_KEY = "window"
 
@@ -10,6 +10,7 @@ WINDOW_KEY = "window"
 class SentenceWindow(RetrieverKind):
     params = (
         Param("window_size", "window_size", positive_int, shapes_nodes=True),
+        *first_stage_params("window_mode"),
         Param("top_k", "window_top_k", positive_int),
         Param("rerank_top_n", "window_rerank_top_n", optional_top_n),
     )
@@ -21,11 +22,10 @@ class SentenceWindow(RetrieverKind):
             window_size=params["window_size"], window_metadata_key=WINDOW_KEY,
             original_text_metadata_key="original_text")
 
-    def retriever(self, index: Any, storage: Any, params: dict[str, Any]) -> tuple[Any, list[Any]]:
+    def retriever(self, first_stage: Any, storage: Any, params: dict[str, Any]) -> tuple[Any, list[Any]]:
         from llama_index.core.postprocessor import MetadataReplacementPostProcessor
 
-        retriever, _ = super().retriever(index, storage, params)
-        return retriever, [MetadataReplacementPostProcessor(target_metadata_key=WINDOW_KEY)]
+        return first_stage, [MetadataReplacementPostProcessor(target_metadata_key=WINDOW_KEY)]
 
 
 PLUGIN = SentenceWindow("sentence_window", "match sentences, return the surrounding window", order=1)

@@ -1,15 +1,15 @@
-"""The default offline reranker: cosine between the question and each node's final text."""
+"""The default offline reranker: cosine between the question and each node's final text, from stored vectors."""
 
 from typing import Any
 
 from rag.retrieval.rerank import Reranker
 
 
-def _make(config: Any, top_n: int) -> Any:
+def make_embedding_rerank(config: Any, top_n: int, parts: Any = None, exact: bool = False) -> Any:
     from rag.retrieval.embedding_rerank import EmbeddingRerank
 
-    return EmbeddingRerank(config=config, top_n=top_n)
+    return EmbeddingRerank(config=config, top_n=top_n, parts=parts, exact=exact)
 
 
-PLUGIN = Reranker(name="embedding", help="re-score the final text with the embedding model (default)",
-                  make=_make, order=0)
+PLUGIN = Reranker(name="embedding", help="re-score final texts by embedding similarity, from stored vectors (default)",
+                  make=make_embedding_rerank, order=0)

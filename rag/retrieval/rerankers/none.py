@@ -2,4 +2,4 @@
 
 from rag.retrieval.rerank import Reranker
 
-PLUGIN = Reranker(name="none", help="keep the retriever's order", make=lambda config, top_n: None, order=1)
+PLUGIN = Reranker(name="none", help="keep the retriever's order", make=lambda config, top_n, parts=None: None, order=1)

@@ -30,8 +30,10 @@ from rag.embedding import embed_texts, embedding_model
 from rag.errors import IndexMissingError, InputError, UnreadablePdfError
 from rag.ingest.parse import ParsedNodes, ParserSpec, parse
 from rag.ingest.pdf import file_sha256, find_pdfs, read_pdf
+from rag.retrieval.bm25 import Bm25Index
 from rag.stores import Store
 from rag.stores.lock import writer_lock
+from rag.stores.node_vectors import NodeVectors
 from rag.types import IngestReport, PdfText, Skipped
 
 FORMAT = 1
@@ -40,9 +42,13 @@ OWN_NAMES = {"manifest.json", "cache", "indexes", ".lock", "evaluations.sqlite",
 INDEX_DIR = re.compile(r"[0-9a-f]{16}")  # indexes/<id>
 CACHE_FILE = re.compile(r"\.?[0-9a-f]{32}-[0-9a-f]{8}\.(?:json|npy)(?:\..+)?")  # <file key>.<ext>, or a temporary of it
 READER_LOCK_WAIT_S = 600.0  # a query that needs a new index waits this long for a running ingest
+GROUP_TEXTS = 2048  # texts embedded between two cache writes: the most an interrupted ingest redoes
+EMBED_TEXT = "embed"  # llama_index MetadataMode.EMBED: the text a node's vector was made from
+VECTORS_FILE = "vectors.npy"  # the embedded nodes' vectors in BM25 id order, for millisecond reranking
 
 
-def _progress(iterable: Iterable, show: bool, **kwargs):
+def _progress(iterable: Iterable | None, show: bool, **kwargs):
+    """``iterable`` wrapped in a progress bar when ``show``; with ``iterable=None``, a bar to update (or None)."""
     if not show:
         return iterable
     from tqdm.auto import tqdm
@@ -82,9 +88,16 @@ class IndexStore:
 
     def manifest(self) -> dict[str, Any] | None:
         try:
-            return json.loads(self.manifest_path.read_text())
+            manifest = json.loads(self.manifest_path.read_text())
         except FileNotFoundError:
             return None
+        except (ValueError, OSError) as exc:
+            raise IndexMissingError(f"{self.manifest_path} is damaged ({type(exc).__name__}): re-run "
+                                    "`rag ingest PATH` to rebuild it (cached text and vectors are reused).") from None
+        if not isinstance(manifest, dict) or not {"files", "indexes", "embed_model"} <= set(manifest):
+            raise IndexMissingError(f"{self.manifest_path} is damaged (fields missing): re-run `rag ingest PATH` "
+                                    "to rebuild it (cached text and vectors are reused).")
+        return manifest
 
     def _require_manifest(self) -> dict[str, Any]:
         manifest = self.manifest()
@@ -119,7 +132,11 @@ class IndexStore:
     def _sync(self, path: str | Path, candidates: list[tuple[Path, str]], report: IngestReport,
               specs: list[ParserSpec], progress: bool, started: float) -> IngestReport:
         self._remove_stale_temporaries()
-        old = self.manifest()
+        try:
+            old = self.manifest()
+        except IndexMissingError:
+            old = None
+            report.messages.append(f"{self.manifest_path} was damaged: rebuilding it from the caches.")
         specs = self._specs_to_maintain(specs, old, report)
         documents = self._read_documents(candidates, (old or {}).get("files", {}), report, progress)
         if not documents:
@@ -222,12 +239,53 @@ class IndexStore:
         from llama_index.core import StorageContext, load_index_from_storage
         from llama_index.vector_stores.faiss import FaissVectorStore
 
-        entry = self.ensure_index(spec, progress=progress)
-        directory = self.root / entry["dir"]
-        vector_store = FaissVectorStore.from_persist_dir(str(directory))
-        storage = StorageContext.from_defaults(vector_store=vector_store, persist_dir=str(directory))
-        index = load_index_from_storage(storage, embed_model=embedding_model(self.config))
+        directory = self._index_dir(spec, progress)
+        try:
+            vector_store = FaissVectorStore.from_persist_dir(str(directory))
+            storage = StorageContext.from_defaults(vector_store=vector_store, persist_dir=str(directory))
+            index = load_index_from_storage(storage, embed_model=embedding_model(self.config))
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:  # JSON / FAISS read errors
+            raise self._damaged(directory, exc) from None
         return index, storage
+
+    def lexical(self, spec: ParserSpec) -> Bm25Index:
+        """The BM25 index of the embedded nodes of ``spec``'s index."""
+        directory = self._index_dir(spec)
+        if not (directory / "bm25").is_dir():  # built before BM25 was added: index the cached nodes now
+            nodes = self._embedded_nodes(spec)
+            return Bm25Index.build([n.node_id for n in nodes], [n.get_content(metadata_mode=EMBED_TEXT)
+                                                                for n in nodes])
+        try:
+            return Bm25Index.load(directory / "bm25")
+        except (OSError, ValueError) as exc:
+            raise self._damaged(directory, exc) from None
+
+    def node_vectors(self, spec: ParserSpec) -> NodeVectors | None:
+        """The stored vectors of the embedded nodes (memory-mapped), or None for an index built without them."""
+        import numpy as np
+
+        directory = self._index_dir(spec)
+        if not (directory / VECTORS_FILE).is_file():
+            return None
+        ids = Bm25Index.load(directory / "bm25").ids
+        return NodeVectors(ids, np.load(directory / VECTORS_FILE, mmap_mode="r"))
+
+    def _index_dir(self, spec: ParserSpec, progress: bool = False) -> Path:
+        return self.root / self.ensure_index(spec, progress=progress)["dir"]
+
+    def _embedded_nodes(self, spec: ParserSpec) -> list[Any]:
+        manifest = self._require_manifest()
+        nodes = []
+        for name, info in manifest["files"].items():
+            parsed = self._parsed(spec, PdfText(name=name, sha256=info["sha256"], text=""))
+            if parsed is None:
+                raise IndexMissingError(f"The cached nodes of {name} are missing: re-run `rag ingest PATH`.")
+            nodes.extend(n for n, e in zip(parsed[0].nodes, parsed[0].embed) if e)
+        return nodes
+
+    def _damaged(self, directory: Path, exc: Exception) -> IndexMissingError:
+        return IndexMissingError(f"The index in {directory} is damaged ({type(exc).__name__}): "
+                                 "re-run `rag ingest PATH` to rebuild it.")
 
     # ------------------------------------------------------------ internals
     def _document(self, file: Path, name: str) -> PdfText:
@@ -264,38 +322,49 @@ class IndexStore:
         return ParsedNodes(nodes=nodes, embed=data["embed"]), np.load(base.with_suffix(".npy"))
 
     def _parse_and_embed(self, spec: ParserSpec, missing: list[PdfText], report: IngestReport, progress: bool):
-        """Parse and embed documents not in the cache, batching embeddings across documents."""
+        """Parse and embed documents not in the cache. Documents are embedded in groups of about
+        ``GROUP_TEXTS`` texts and each group's cache is written when it is done, so an interrupted
+        ingest resumes after the last finished group; the bar counts nodes and shows an ETA."""
+        parsed = [parse(spec, pdf) for pdf in missing]
+        counts = [sum(p.embed) for p in parsed]
+        bar = _progress(None, progress, desc=f"Embedding {spec.kind}", unit="node", total=sum(counts),
+                        postfix=f"{sum(d.pages for d in missing)} pages, {len(missing)} file(s)")
+        group: list[int] = []
+        for i, count in enumerate(counts):
+            group.append(i)
+            if sum(counts[j] for j in group) >= GROUP_TEXTS or i == len(counts) - 1:
+                self._embed_group(spec, [missing[j] for j in group], [parsed[j] for j in group], bar)
+                group = []
+        report.embedded += sum(counts)
+        if bar is not None:
+            bar.close()
+
+    def _embed_group(self, spec: ParserSpec, documents: list[PdfText], parsed: list[ParsedNodes], bar: Any) -> None:
         import io
 
         import numpy as np
-        from llama_index.core.schema import MetadataMode
         from llama_index.core.storage.docstore.utils import doc_to_json
 
-        parsed = [parse(spec, pdf) for pdf in missing]
-        texts = [n.get_content(metadata_mode=MetadataMode.EMBED)
-                 for p in parsed for n, e in zip(p.nodes, p.embed) if e]
+        texts = [n.get_content(metadata_mode=EMBED_TEXT) for p in parsed for n, e in zip(p.nodes, p.embed) if e]
         # Batches of similar length waste little work on padding.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         batch = self.config.embed_batch_size
-        vectors = None
-        for start in _progress(range(0, len(texts), batch), progress, desc=f"Embedding {spec.kind}",
-                               unit="batch", total=(len(texts) + batch - 1) // batch):
+        vectors = np.zeros((len(texts), 0), dtype="float32")
+        for start in range(0, len(texts), batch):
             ids = order[start:start + batch]
             chunk = embed_texts(self.config, [texts[i] for i in ids])
-            if vectors is None:
+            if vectors.shape[1] == 0:
                 vectors = np.zeros((len(texts), chunk.shape[1]), dtype="float32")
             vectors[ids] = chunk
-        if vectors is None:
-            vectors = np.zeros((0, 0), dtype="float32")
-        report.embedded += len(texts)
+            if bar is not None:
+                bar.update(len(ids))
         offset = 0
-        for pdf, p in zip(missing, parsed):
+        for pdf, p in zip(documents, parsed):
             count = sum(p.embed)
-            mine = vectors[offset:offset + count]
-            offset += count
             base = self._node_cache(spec, pdf)
             buffer = io.BytesIO()
-            np.save(buffer, mine)
+            np.save(buffer, vectors[offset:offset + count])
+            offset += count
             _write_atomic(base.with_suffix(".npy"), buffer.getvalue())
             payload = {"nodes": [doc_to_json(n) for n in p.nodes], "embed": p.embed}
             _write_atomic(base.with_suffix(".json"), json.dumps(payload).encode())
@@ -307,16 +376,20 @@ class IndexStore:
             self._parse_and_embed(spec, missing, report, progress)
         index_id = _digest(spec.key, self.config.embed_model, sorted((d.name, d.sha256) for d in documents))[:16]
         directory = self.root / "indexes" / index_id
+        if directory.is_dir() and not _intact(directory):
+            report.messages.append(f"The {spec.kind} index in {directory} was damaged: rebuilding it.")
+            shutil.rmtree(directory)
         if not directory.is_dir():
             stats = self._build(spec, documents, directory)
         else:
-            stats = json.loads((directory / "stats.json").read_text())
+            stats = {k: v for k, v in json.loads((directory / "stats.json").read_text()).items() if k != "files"}
         return {"kind": spec.kind, "params": spec.as_dict(), "dir": f"indexes/{index_id}", **stats}
 
     def _build(self, spec: ParserSpec, documents: list[PdfText], directory: Path) -> dict[str, Any]:
         import faiss
         import numpy as np
         from llama_index.core import StorageContext, VectorStoreIndex
+        from llama_index.core.schema import NodeRelationship
         from llama_index.vector_stores.faiss import FaissVectorStore
 
         all_nodes, embedded, vectors = [], [], []
@@ -326,6 +399,11 @@ class IndexStore:
             embedded.extend(n for n, e in zip(parsed.nodes, parsed.embed) if e)
             vectors.append(matrix)
         matrix = np.concatenate(vectors).astype("float32")
+        for node in all_nodes:
+            # LlamaIndex's docstore rewrites a source document's whole node list on every node it adds:
+            # quadratic in nodes per PDF. Nothing here looks nodes up by source document (files are
+            # tracked by the manifest), so the link is dropped.
+            node.relationships.pop(NodeRelationship.SOURCE, None)
         for node, vector in zip(embedded, matrix):
             node.embedding = vector.tolist()
         dim = int(matrix.shape[1])
@@ -334,17 +412,25 @@ class IndexStore:
         VectorStoreIndex(embedded, storage_context=storage, embed_model=embedding_model(self.config))
         for node in all_nodes:
             node.embedding = None  # vectors live in FAISS; keep them out of the docstore JSON
-        storage.docstore.add_documents(all_nodes)  # auto-merging needs parents in the docstore
+        stored = {n.node_id for n in embedded}
+        # auto-merging needs the parents in the docstore too (the index added the embedded nodes)
+        storage.docstore.add_documents([n for n in all_nodes if n.node_id not in stored])
         stats = {"dim": dim, "nodes": len(all_nodes), "vectors": len(embedded)}
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=".tmp-index-"))
         try:
             storage.persist(persist_dir=str(tmp))
+            ids = [n.node_id for n in embedded]
+            np.save(tmp / VECTORS_FILE, matrix)
+            Bm25Index.build(ids, [n.get_content(metadata_mode=EMBED_TEXT) for n in embedded]).save(tmp / "bm25")
+            stats["files"] = _checksums(tmp)
             (tmp / "stats.json").write_text(json.dumps(stats))
+            _fsync_tree(tmp)  # the index is on disk before the manifest that points at it
             directory.parent.mkdir(parents=True, exist_ok=True)
             tmp.rename(directory)
+            _fsync_dir(directory.parent)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        return stats
+        return {k: v for k, v in stats.items() if k != "files"}
 
     def _remove_stale_temporaries(self) -> None:
         """Half-built indexes of a killed run (only our own temporary names; we hold the lock)."""
@@ -375,6 +461,50 @@ class IndexStore:
                 f"storage_dir {self.root.resolve()} is not empty and holds no index ({foreign[0]!r} ...): "
                 "give a new or empty folder (RAG_STORAGE_DIR); ingest never writes among other files."
             )
+
+
+def _checksums(directory: Path) -> dict[str, list]:
+    """[size, sha256] of every file under ``directory`` (relative names)."""
+    out = {}
+    for file in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest = hashlib.sha256()
+        with file.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        out[str(file.relative_to(directory))] = [file.stat().st_size, digest.hexdigest()]
+    return out
+
+
+def _intact(directory: Path) -> bool:
+    """The index folder holds exactly the bytes it was built with (sizes checked; old indexes pass)."""
+    try:
+        expected = json.loads((directory / "stats.json").read_text()).get("files")
+    except (OSError, ValueError):
+        return False
+    if expected is None:
+        return True  # built before checksums were recorded
+    for name, (size, _) in expected.items():
+        file = directory / name
+        if not file.is_file() or file.stat().st_size != size:
+            return False
+    return True
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(directory: Path) -> None:
+    for path in directory.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as fh:
+                os.fsync(fh.fileno())
+    for folder in [directory, *(p for p in directory.rglob("*") if p.is_dir())]:
+        _fsync_dir(folder)
 
 
 def _comparable(manifest: dict[str, Any]) -> dict[str, Any]:
