@@ -1,0 +1,180 @@
+"""Soak: kill -9 a multi-file `rag ingest` at random points, over and over, into one storage folder.
+
+    .venv/bin/python bench/soak_ingest.py                  # 20 trials (~10 min on 2 shared cores)
+    .venv/bin/python bench/soak_ingest.py --trials 5 --seed 7 --markdown
+
+Each trial adds one PDF and rewrites another, starts `rag ingest DOCS` in a subprocess and sends
+it SIGKILL at a random moment of its work (uniform over the time a full run took, measured first,
+counted from its first progress line, so the seconds spent importing torch are not the target).
+After each kill the storage folder must hold a loadable index: every retriever kind answers a
+retrieve, and every file committed before the trial is still in the manifest and in the basic
+index (a file missing there is "lost"). A last run without a kill must then index every PDF.
+
+Not a test (not in CI): it prints a table and writes bench/results/soak_ingest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/pdfs.py builds the PDFs
+from common import ROOT, add_run_options, log, machine_state, remove_unless_kept, write_results  # noqa: E402
+from ingest_query import render  # noqa: E402
+
+WORDS = ["amber", "basalt", "cobalt", "dune", "ember", "fjord", "garnet", "harbor", "indigo", "juniper", "kelp",
+         "lagoon", "meadow", "nectar", "onyx", "prairie", "quartz", "reef", "saffron", "tundra", "umber", "violet",
+         "willow", "xenon", "yarrow", "zephyr", "alder", "birch", "cedar", "delta"]
+KINDS = ("basic", "sentence_window", "auto_merging")
+CHILD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+             "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+
+
+def write_doc(folder: Path, index: int, version: int = 0) -> str:
+    """A 4-page PDF about one made-up word; ``version`` changes its text (a changed file)."""
+    from pdfs import make_pdf
+
+    word = WORDS[index % len(WORDS)] + (str(index // len(WORDS)) if index >= len(WORDS) else "")
+    pages = [" ".join(f"Section {p}.{i} of the {word} manual, revision {version}: item {i} ships in batch {p}."
+                      for i in range(12)) for p in range(4)]
+    name = f"doc_{index:02d}_{word}.pdf"
+    make_pdf(folder / name, pages)
+    return name
+
+
+def ingest_command(storage: Path, docs: Path) -> list[str]:
+    return [sys.executable, "-m", "rag.cli", "--storage-dir", str(storage), "ingest", str(docs)]
+
+
+def run_ingest(storage: Path, docs: Path, kill_after: float | None) -> dict[str, Any]:
+    """Run one ingest; with ``kill_after``, SIGKILL it that many seconds after its first progress line."""
+    proc = subprocess.Popen(ingest_command(storage, docs), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, **CHILD_ENV}, cwd=ROOT)
+    started, working = time.monotonic(), threading.Event()
+    tail: list[str] = []
+
+    def read_stderr():
+        for raw in iter(lambda: proc.stderr.read1(4096), b""):
+            text = raw.decode(errors="replace")
+            tail.append(text)
+            if "Reading PDFs" in text:
+                working.set()
+        working.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    working.wait(timeout=600)
+    work_started = time.monotonic()
+    killed = False
+    if kill_after is not None:
+        try:
+            proc.wait(timeout=kill_after)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            killed = True
+    proc.wait()
+    reader.join(timeout=10)
+    return {"rc": proc.returncode, "killed": killed, "seconds": time.monotonic() - started,
+            "work_seconds": time.monotonic() - work_started, "stderr_tail": "".join(tail)[-1500:]}
+
+
+def check(storage: Path) -> dict[str, Any]:
+    """Whether the index loads and answers (in a fresh RAG object), and which files it holds."""
+    from rag import RAG, Config
+
+    try:
+        manifest = json.loads((storage / "manifest.json").read_text())
+        app = RAG(Config(storage_dir=storage), progress=False)
+        for kind in KINDS:
+            if not app.retrieve("Which batch ships item 3?", kind):
+                return {"ok": False, "error": f"{kind}: no sources", "files": set()}
+        indexed = {s.file for s in app.retrieve("manual revision", "basic", top_k=100_000)}
+    except Exception as exc:  # anything here is a broken index: count it, say what it was
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300], "files": set()}
+    return {"ok": True, "error": None, "files": set(manifest["files"]) & indexed,
+            "manifest_files": set(manifest["files"])}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--start-files", type=int, default=6, help="PDFs ingested before the first trial")
+    parser.add_argument("--seed", type=int, default=14)
+    add_run_options(parser, "soak_ingest.json")
+    args = parser.parse_args()
+    os.environ.update(CHILD_ENV)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    rng = random.Random(args.seed)
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="rag-soak-", dir=args.tmp))
+    docs, storage = tmp / "docs", tmp / "storage"
+    state = {"machine_before": machine_state()}
+    wall0, cpu0, own0 = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN), time.process_time()
+    names = [write_doc(docs, i) for i in range(args.start_files)]
+    first = run_ingest(storage, docs, kill_after=None)
+    assert first["rc"] == 0, first["stderr_tail"]
+    # How long an ingest's work takes (one file added, one changed): the window the kills fall in.
+    names.append(write_doc(docs, len(names)))
+    write_doc(docs, 0, version=1)
+    calibration = run_ingest(storage, docs, kill_after=None)
+    assert calibration["rc"] == 0, calibration["stderr_tail"]
+    window = calibration["work_seconds"] * 1.1
+    log(f"a full ingest: {calibration['seconds']:.1f}s, of which work {calibration['work_seconds']:.1f}s; "
+        f"kills fall in the first {window:.1f}s of the work")
+
+    trials, lost, broken = [], set(), 0
+    committed = check(storage)["files"]
+    for t in range(args.trials):
+        names.append(write_doc(docs, len(names)))
+        write_doc(docs, rng.randrange(len(names) - 1), version=t + 2)
+        kill_after = rng.uniform(0, window)
+        run = run_ingest(storage, docs, kill_after=kill_after)
+        result = check(storage)
+        gone = committed - result["files"] if result["ok"] else set()
+        broken += not result["ok"]
+        lost |= gone
+        outcome = "killed" if run["killed"] else ("finished" if run["rc"] in (0, 1) else f"exit {run['rc']}")
+        trials.append({"trial": t + 1, "kill_after_s": round(kill_after, 2), "outcome": outcome,
+                       "loadable": result["ok"], "error": result["error"], "files": len(result["files"]),
+                       "lost": sorted(gone)})
+        log(f"trial {t + 1}: kill at {kill_after:.1f}s -> {outcome}; loadable={result['ok']} "
+            f"files={len(result['files'])} lost={sorted(gone)} {result['error'] or ''}")
+        if result["ok"]:
+            committed = result["files"]
+    final = run_ingest(storage, docs, kill_after=None)
+    after = check(storage)
+    complete = final["rc"] == 0 and after["ok"] and after["files"] == set(names)
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    killed = sum(t["outcome"] == "killed" for t in trials)
+    own = time.process_time() - own0
+    row = [len(trials), killed, len(trials) - killed, broken, len(lost),
+           "yes" if complete else "NO", f"{time.monotonic() - wall0:.0f}", f"{cpu:.0f}", f"{own:.0f}"]
+    header = ["trials", "killed mid-run", "finished first", "broken indexes", "lost files",
+              "final ingest complete", "wall s", "CPU s ingests", "CPU s checks"]
+    print(render(f"kill -9 soak: {len(names)} PDFs, one storage folder (seed {args.seed})", header, [row],
+                 args.markdown))
+    state.update({"trials": trials, "broken": broken, "lost": sorted(lost), "final_complete": complete,
+                  "final_files": len(after["files"]), "pdfs": len(names), "calibration": calibration,
+                  "wall_s": time.monotonic() - wall0, "cpu_s_children": cpu, "cpu_s_checks": own, "machine_after": machine_state()})
+    write_results(args.json, state)
+    remove_unless_kept(tmp, args.keep)
+    return 0 if broken == 0 and not lost and complete else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
