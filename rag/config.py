@@ -100,6 +100,8 @@ class Config:
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
+        if self.store.startswith(("postgresql://", "postgres://")):  # records beside the PostgreSQL store
+            return "postgresql://" + self.store.split("://", 1)[1]
         return f"sqlite:///{(Path(self.storage_dir) / 'evaluations.sqlite').resolve()}"
 
     def __init__(self, **settings: Any):
