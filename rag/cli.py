@@ -151,6 +151,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", "-y", action="store_true", help="do not ask (needed when stdin is not a terminal)")
     p.add_argument("--all", action="store_true", help="also the evaluation runs (evaluations.sqlite, results/)")
 
+    p = command("store", "move the index to another store", "rag store migrate --to postgresql://rag@127.0.0.1/rag")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = command("migrate", "copy the local index into an empty PostgreSQL store, without re-embedding",
+                "rag --storage-dir storage store migrate --to postgresql://rag@127.0.0.1:5432/rag", parent=actions)
+    q.add_argument("--to", required=True, metavar="URL", help="postgresql://user@host:port/db (password: PGPASSWORD)")
+    q.add_argument("--json", action="store_true")
+
     p = command("chat", "ask questions in a loop, with follow-ups, over one loaded index",
                 "rag chat -r sentence_window",
                 "Ask questions in a loop over one loaded index and model (loaded once). Follow-up questions "
@@ -583,6 +590,20 @@ def cmd_reset(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_store(args: argparse.Namespace) -> int:
+    from rag.stores.pg_migrate import migrate
+
+    done = migrate(_config(args), args.to)
+    if args.json:
+        _print_json(done)
+    else:
+        print(f"Copied {done['files']} PDF(s) from {done['from']} to {done['to']} in {done['seconds']}s "
+              "(nothing re-embedded).")
+        _table(["index", "nodes", "vectors"], [[e["kind"], f"{e['nodes']:,}", f"{e['vectors']:,}"]
+                                               for e in done["indexes"].values()])
+    return EXIT_OK
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from rag.chat import Chat
     from rag.errors import RagError
@@ -671,7 +692,7 @@ def _table(headers: list[str], rows: list[list[str]], width: int = 100) -> None:
 COMMANDS = {
     "ingest": cmd_ingest, "query": cmd_query, "retrieve": cmd_retrieve, "models": cmd_models,
     "eval": cmd_eval, "judge": cmd_judge, "leaderboard": cmd_leaderboard, "dashboard": cmd_dashboard, "config": cmd_config,
-    "sources": cmd_sources, "reset": cmd_reset, "chat": cmd_chat,
+    "sources": cmd_sources, "reset": cmd_reset, "chat": cmd_chat, "store": cmd_store,
 }
 
 if __name__ == "__main__":
