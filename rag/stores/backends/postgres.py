@@ -415,9 +415,9 @@ class PostgresStore:
                 return Bm25Index.from_bytes(bytes(row[0]))
             return Bm25Index.build(*_lexical_corpus(connection, tab))  # an ingest is between its files
 
-    def node_vectors(self, spec: ParserSpec) -> "NodeVectors":
+    def node_vectors(self, spec: ParserSpec) -> "PgNodeVectors":
         """The stored (normalised) vectors of the embedded nodes of ``spec``'s index, by node id."""
-        return NodeVectors(self.pg, self.ensure_index(spec)["table"])
+        return PgNodeVectors(self.pg, self.ensure_index(spec)["table"])
 
     # ------------------------------------------------------------ reading
     def ensure_index(self, spec: ParserSpec, progress: bool = True) -> dict[str, Any]:
@@ -445,7 +445,7 @@ class PostgresStore:
         return index_over(entry["table"], self.pg.borrow, entry["vectors"], embedding_model(self.config))
 
 
-class NodeVectors:
+class PgNodeVectors:
     def __init__(self, pg: Connections, tab: str):
         self.pg, self.tab = pg, tab
 
