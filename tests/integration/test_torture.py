@@ -166,3 +166,21 @@ def test_cli_names_every_failure_on_one_line_and_exits_1(ingested, tmp_path):
     lines = proc.stderr.splitlines()
     for failed in report.failed:
         assert sum(failed.path in line and failed.reason[:40] in line for line in lines) == 1, failed.path
+
+
+def test_single_paths_that_are_no_readable_file_say_what_they_are(tmp_path):
+    import os
+
+    from rag.errors import InputError
+    from rag.ingest.pdf import find_pdfs
+
+    os.symlink("gone.pdf", tmp_path / "dangling.pdf")
+    os.symlink("loop2.pdf", tmp_path / "loop1.pdf")
+    os.symlink("loop1.pdf", tmp_path / "loop2.pdf")
+    os.mkfifo(tmp_path / "pipe.pdf")
+    for name, reason in [("dangling.pdf", "a broken symbolic link (it points to gone.pdf"),
+                         ("loop1.pdf", "a symbolic link loop"), ("pipe.pdf", "not a regular file")]:
+        with pytest.raises(InputError, match=reason.replace("(", r"\(")):
+            find_pdfs(tmp_path / name)
+    torture.text_pdf(tmp_path / "box.pdf" / "real.pdf", "boxed")  # a folder named like a PDF: walked
+    assert [name for _, name in find_pdfs(tmp_path / "box.pdf")[0]] == ["real.pdf"]
