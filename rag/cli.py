@@ -107,12 +107,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-under", action="append", default=[], metavar="METRIC=MIN",
                    help="repeatable CI gate, e.g. groundedness=0.7 or hit_rate@5=0.8: exit 4 when any "
                         "version's mean is below")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="questions answered in parallel (server generators only; default 1)")
+    p.add_argument("--no-cache", action="store_true", help="answer and judge everything again "
+                   "(default: reuse answers and judgements with the same question, contexts, model and prompt)")
     p.add_argument("--output", metavar="DIR", help="where to write CSV/JSON/PNG results")
     p.add_argument("--show-answers", action="store_true", help="print every answer with its sources and scores")
     p.add_argument("--json", action="store_true")
 
     p = command("judge", "score a JSONL file with a judge; with labels, measure agreement",
-                "rag judge groundedness bench/judge_sets/groundedness_adversarial.jsonl --judge lexical -o scores.jsonl",
+                "rag judge groundedness bench/judge_sets/groundedness_adversarial.jsonl \\\n    --judge lexical -o scores.jsonl",
                 "Score one metric of the RAG triad on your own rows. Lines: groundedness "
                                    "{\"context\" or \"contexts\", \"answer\", \"label\"?}; context_relevance "
                                    "{\"question\", \"context\", \"label\"?}; answer_relevance {\"question\", "
@@ -386,12 +390,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     at = cutoffs([*cutoffs(args.at), *gate_cutoffs(gates)])
     app = _app(args)
     results = evaluate(app, args.questions, retrievers=args.retrievers or None, judge=args.judge,
-                       progress=not args.json, output_dir=args.output, limit=args.limit, at=at)
+                       progress=not args.json, output_dir=args.output, limit=args.limit, at=at,
+                       cache=not args.no_cache, workers=args.workers)
     summary = results.failure_summary()
     verdict = results.gate(gates) if gates else None
     if args.json:
         _print_json({"leaderboard": results.leaderboard.to_dict(orient="records"),
                      "failed": len(results.failed), "failure": summary, "best": results.best(),
+                     "cache": results.cache,
                      "gate": None if verdict is None else {"passed": verdict.passed, "verdict": str(verdict)},
                      "paths": {k: str(v) for k, v in results.paths.items()}})
     else:
@@ -402,6 +408,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(results.best())
         for name, path in results.paths.items():
             print(f"{name}: {path}")
+        if results.cache:
+            print(f"cache: {results.cache}")
         if verdict is not None:
             print(verdict)
     if summary:
