@@ -157,7 +157,10 @@ def build(folder: Path) -> list[Expect]:
     expects.append(Expect("link_to_plain.pdf", phrase="zanzibar office opens at nine"))
     (folder / "sub").mkdir()
     os.symlink("..", folder / "sub" / "up")
-    expects.append(Expect("sub/up/", reason="a link to a folder that is already included (a loop)", failed=False))
+    expects.append(Expect("sub/up/", reason="a link to a folder above it (a loop), not followed", failed=False))
+    os.symlink("../folder.pdf", folder / "sub" / "again")
+    expects.append(Expect("sub/again/", reason="a link to a folder that is already included as folder.pdf/",
+                          failed=False))
     outside = folder.parent / f"{folder.name}-outside"
     outside.mkdir(exist_ok=True)
     text_pdf(outside / "outside.pdf", "faraway")

@@ -49,14 +49,28 @@ def find_pdfs(path: str | Path) -> tuple[list[tuple[Path, str]], list[Skipped]]:
         return [(root, display_name(root.name))], []
     found: list[tuple[Path, str]] = []
     skipped: list[Skipped] = []
-    _walk(root, root, {_identity(root)}, found, skipped)
+    seen = {_identity(root): ""}  # folders walked, by (device, inode): a folder is walked once
+    links: list[tuple[Path, str]] = []  # links to folders, followed after the real folders
+    _walk(root, root, seen, links, found, skipped)
+    while links:
+        link, rel = links.pop(0)
+        identity = _identity(link)
+        if identity in seen:
+            inside = os.path.realpath(link.parent) + os.sep
+            target = os.path.realpath(link) + os.sep
+            why = ("a link to a folder above it (a loop)" if inside.startswith(target)
+                   else f"a link to a folder that is already included as {seen[identity] or '.'}/")
+            skipped.append(Skipped(rel + "/", why + ", not followed", failed=False))
+            continue
+        seen[identity] = rel
+        _walk(root, link, seen, links, found, skipped)
     if not found and not any(s.failed for s in skipped):
         raise InputError(f"{root}: no PDF files found in this folder. Put .pdf files there or give another path.")
-    return found, skipped
+    return sorted(found, key=lambda f: f[1]), sorted(skipped, key=lambda s: s.path)
 
 
-def _walk(root: Path, folder: Path, seen: set[tuple[int, int]], found: list, skipped: list) -> None:
-    """Collect PDFs under ``folder``; ``seen`` holds the folders already walked (link loops stop there)."""
+def _walk(root: Path, folder: Path, seen: dict, links: list, found: list, skipped: list) -> None:
+    """Collect the PDFs under ``folder``; links to folders go to ``links``, to be walked later."""
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as exc:
@@ -75,12 +89,11 @@ def _walk(root: Path, folder: Path, seen: set[tuple[int, int]], found: list, ski
             skipped.append(Skipped(rel, _broken_link(file) + ("" if is_pdf else ", ignored"), failed=is_pdf))
             continue
         if stat.S_ISDIR(info.st_mode):
-            if (info.st_dev, info.st_ino) in seen:
-                skipped.append(Skipped(rel + "/", "a link to a folder that is already included (a loop), not followed",
-                                       failed=False))
-                continue
-            seen.add((info.st_dev, info.st_ino))
-            _walk(root, file, seen, found, skipped)
+            if entry.is_symlink():
+                links.append((file, rel))
+            elif (info.st_dev, info.st_ino) not in seen:  # (a bind mount can show a folder twice)
+                seen[(info.st_dev, info.st_ino)] = rel
+                _walk(root, file, seen, links, found, skipped)
         elif not stat.S_ISREG(info.st_mode):
             skipped.append(Skipped(rel, "not a regular file (a FIFO, socket or device)" + ("" if is_pdf else ", ignored"),
                                    failed=is_pdf))
