@@ -17,6 +17,7 @@ import json
 import sys
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from rag.errors import ConfigError, RagError
+from rag.evaluation.cache import EvaluationCache, cached_answers
 from rag.evaluation.ranking import chart, display, from_rows, shown_columns, version_name
 from rag.evaluation.metrics import answer_correctness, cutoff_scores, retrieval_scores
 from rag.evaluation.questions import Question, as_questions
@@ -41,6 +43,7 @@ class EvaluationResults:
     database_url: str = ""  # password hidden
     judge: str = ""
     at: tuple[int, ...] = DEFAULT_AT
+    cache: str = ""  # e.g. "answers 12 of 24 from cache; judgements 36 of 72 from cache"
 
     def to_string(self, columns: Sequence[str] | None = None) -> str:
         """The leaderboard with 95% intervals; hit_rate/mrr without @ are at each version's own k."""
@@ -109,7 +112,7 @@ class EvaluationResults:
 def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, judge: str | None = None,
              progress: bool = True, output_dir: str | Path | None = None, app_name: str = "rag",
              feedback_timeout: float = 600.0, limit: int | None = None,
-             at: Sequence[int] = DEFAULT_AT) -> EvaluationResults:
+             at: Sequence[int] = DEFAULT_AT, cache: bool = True, workers: int = 1) -> EvaluationResults:
     """Answer every question with every retriever version, recorded and judged by TruLens.
 
     Args:
@@ -126,6 +129,9 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
         feedback_timeout: seconds to wait for each version's feedback results.
         limit: only the first ``limit`` questions.
         at: retrieval cut-offs: ``hit_rate@k`` and ``ndcg@k`` for each k, for every version.
+        cache: reuse answers and judgements of earlier runs with the same question, contexts,
+            model and prompt (``<storage_dir>/cache/evaluation.sqlite``, see :mod:`rag.evaluation.cache`).
+        workers: questions answered in parallel; only for a server generator (openai, openai_like).
     """
     from rag.embedding import embedder_for
     from rag.evaluation.judges import judge_label, make_judge
@@ -140,9 +146,12 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
     if limit is not None:
         items = items[:limit]
     at = cutoffs(at)
+    _check_workers(config, workers)
     specs = _unique_specs(app, retrievers)
     embed = embedder_for(config)
-    metrics = triad_metrics(provider_for(make_judge(config, judge, embed)))  # a missing key fails here
+    store = EvaluationCache.for_config(config) if cache else None
+    # a missing key fails here
+    metrics = triad_metrics(provider_for(make_judge(config, judge, embed)), cache=store, label=label)
     session = open_session(config)
 
     rows: list[dict[str, Any]] = []
@@ -150,19 +159,23 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
     try:
         for spec in specs:
             rows.extend(_evaluate_version(app, spec, items, metrics, session, label, app_name, embed, bar,
-                                          feedback_timeout, at))
+                                          feedback_timeout, at, store, workers))
     finally:
         bar.close()
+        if store is not None:
+            store.close()
     frame = pd.DataFrame(rows, columns=row_columns(at))
     results = EvaluationResults(rows=frame, leaderboard=from_rows(frame),
-                                database_url=redact(database_url(config)), judge=label, at=at)
+                                database_url=redact(database_url(config)), judge=label, at=at,
+                                cache=store.summary() if store is not None else "off")
     results.paths = write_outputs(results, _output_dir(config, output_dir))
     return results
 
 
 def _evaluate_version(app: Any, spec: Any, items: list[Question], metrics: list[Any], session: Any, label: str,
                       app_name: str, embed: Any, bar: Any, feedback_timeout: float,
-                      at: Sequence[int]) -> list[dict[str, Any]]:
+                      at: Sequence[int], cache: EvaluationCache | None = None,
+                      workers: int = 1) -> list[dict[str, Any]]:
     """Answer every question with one retriever version under a recorder, then collect the triad.
 
     The reference metrics computed here are stored in TruLens too, as feedback results of the
@@ -179,14 +192,23 @@ def _evaluate_version(app: Any, spec: Any, items: list[Question], metrics: list[
         "retriever": spec.name, "kind": spec.kind, "judge": label, "llm_provider": config.llm_provider,
         "llm_model": generator_label(config), "embed_model": config.embed_model, "reranker": config.reranker,
         "max_new_tokens": config.max_new_tokens, "temperature": config.temperature})
-    rows = []
-    for item in items:
+
+    def answer(item: Question) -> dict[str, Any]:
         bar.set_postfix_str(f"{spec.kind}: {item.question[:40]}")
         row = _run_one(engine, recorder, item, spec, version, label, embed, at)
         if row["error"] is None:
             computed[item.question] = {name: row.get(name) for name in stored}
-        rows.append(row)
         bar.update(1)
+        return row
+
+    settings = {"provider": config.llm_provider, "base_url": config.llm_base_url, "temperature": config.temperature,
+                "max_new_tokens": config.max_new_tokens, "context_window": config.context_window}
+    with cached_answers(engine, cache, generator_label(config), settings):
+        if workers > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                rows = list(pool.map(answer, items))  # in question order
+        else:
+            rows = [answer(item) for item in items]
     record_ids = [r["record_id"] for r in rows if r["record_id"]]
     if record_ids:
         bar.set_postfix_str(f"{spec.kind}: judging ({label})")
@@ -235,6 +257,16 @@ def database_url(config: Any) -> str:
     from rag.evaluation.trulens.session import database_url as url
 
     return url(config)
+
+
+def _check_workers(config: Any, workers: int) -> None:
+    from rag.generation import GENERATORS
+
+    if not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers={workers!r}: give a whole number of at least 1 (--workers N).")
+    if workers > 1 and GENERATORS.get(config.llm_provider).local_weights:
+        raise ConfigError(f"--workers {workers} needs a server generator (llm_provider openai or openai_like): "
+                          f"the in-process model ({config.llm_provider}) answers one question at a time.")
 
 
 def _unique_specs(app: Any, retrievers: Iterable[Any] | None) -> list[Any]:

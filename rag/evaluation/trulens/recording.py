@@ -28,7 +28,7 @@ SCORE_COLUMNS = {CONTEXT_RELEVANCE: "context_relevance", GROUNDEDNESS: "grounded
 
 # ---------------------------------------------------------------- metrics
 
-def triad_metrics(provider: Any) -> list[Any]:
+def triad_metrics(provider: Any, cache: Any = None, label: str = "") -> list[Any]:
     """The RAG triad as TruLens ``Metric``s, with the course's selectors.
 
     - Context Relevance: question vs. each retrieved chunk (``collect_list=False``), ``np.mean``.
@@ -37,28 +37,34 @@ def triad_metrics(provider: Any) -> list[Any]:
 
     The retrieved chunks are those of the outermost retrieval span, i.e. the query engine's
     final nodes after sentence-window replacement, merging and rerank: what the LLM saw.
+    With a ``cache`` (:class:`rag.evaluation.cache.EvaluationCache`), judgements seen before under
+    the judge ``label`` are not computed again.
     """
     from trulens.core import Metric
 
+    from rag.evaluation.cache import cached_feedback
     from rag.evaluation.trulens.providers import no_download_groundedness
+
+    def judged(method: Any) -> Any:
+        return cached_feedback(method, cache, label)
 
     groundedness_kwargs: dict[str, Any] = {}
     if getattr(provider, "endpoint", None) is not None:  # an LLM provider: TruLens splits the answer
         groundedness_kwargs["groundedness_configs"] = no_download_groundedness()
 
     context_relevance = (
-        Metric(provider.context_relevance_with_cot_reasons, name=CONTEXT_RELEVANCE)
+        Metric(judged(provider.context_relevance_with_cot_reasons), name=CONTEXT_RELEVANCE)
         .on_input("question")
         .on_context("context", collect_list=False)
         .aggregate(np.mean)
     )
     groundedness = (
-        Metric(provider.groundedness_measure_with_cot_reasons, name=GROUNDEDNESS, **groundedness_kwargs)
+        Metric(judged(provider.groundedness_measure_with_cot_reasons), name=GROUNDEDNESS, **groundedness_kwargs)
         .on_context("source", collect_list=True)
         .on_output("statement")
     )
     answer_relevance = (
-        Metric(provider.relevance_with_cot_reasons, name=ANSWER_RELEVANCE)
+        Metric(judged(provider.relevance_with_cot_reasons), name=ANSWER_RELEVANCE)
         .on_input("prompt")
         .on_output("response")
     )
