@@ -548,9 +548,9 @@ def cmd_sources(args: argparse.Namespace) -> int:
                      "indexes": [{"key": k, **e} for k, e in indexes.items()]})
         return EXIT_OK
     pages = sum(f.get("pages", 0) for f in files.values())
-    print(f"{len(files)} PDF(s), {pages:,} pages, indexed from {manifest.get('source', '?')} into {root.resolve()}")
-    print(f"embedding {manifest.get('embed_model')} ({manifest.get('embed_dim')}-d), last updated "
-          f"{_when(manifest.get('updated'))}")
+    print(f"{len(files)} PDF(s), {pages:,} pages; embedding {manifest.get('embed_model')} "
+          f"({manifest.get('embed_dim')}-d); last updated {_when(manifest.get('updated'))}")
+    print(f"  index in: {root.resolve()}\n  PDFs from: {manifest.get('source', '?')}")
     _table(["file", "pages", "indexed", "sha256"],
            [[n, f"{f.get('pages', 0):,}", _when(f.get("indexed") or manifest.get("updated")), f["sha256"][:12]]
             for n, f in sorted(files.items())])
