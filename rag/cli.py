@@ -127,6 +127,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="FILE", help="write one {\"score\", \"reason\"} per input line")
     p.add_argument("--json", action="store_true", help="print the agreement (or the scores) as JSON")
 
+    p = command("questions", "write a test set from your own PDFs",
+                "rag questions generate data/ -n 50 -o questions.jsonl")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = command("generate", "write questions with reference answers and file/page evidence, with the generator",
+                "rag questions generate data/ -n 50 -o questions.jsonl\nrag eval -q questions.jsonl",
+                "Write questions about the PDFs under PATH with the configured generator: single passages, two "
+                "passages from different pages or files, and numbers. Questions that their own evidence cannot "
+                "answer, that give the answer away, or that repeat another are dropped; the report says how many "
+                "were kept and why the others were not. The file loads straight into `rag eval`.", parent=actions)
+    q.add_argument("path", help="a PDF file or a folder of PDFs")
+    q.add_argument("-n", type=int, default=50, help="how many questions to keep (default 50)")
+    q.add_argument("--output", "-o", metavar="FILE", default="questions.jsonl", help="default: questions.jsonl")
+    q.add_argument("--seed", type=int, default=0, help="which passages are drawn (default 0)")
+    q.add_argument("--json", action="store_true", help="print the report as JSON")
+
     p = command("leaderboard", "compare the stored evaluation runs", "rag leaderboard\nrag leaderboard --json")
     p.add_argument("--json", action="store_true")
 
@@ -477,6 +492,32 @@ def _judge_progress(total: int, enabled: bool):
     return lambda done: bar.update(done - bar.n)
 
 
+def cmd_questions(args: argparse.Namespace) -> int:
+    from rag.evaluation.generate_questions import generate_questions
+
+    config = _config(args)
+    _quiet_libraries()
+    from tqdm.auto import tqdm
+
+    with tqdm(total=args.n, desc="Questions kept", unit="q", file=sys.stderr, disable=args.json, leave=False) as bar:
+        report = generate_questions(config, args.path, n=args.n, seed=args.seed,
+                                    progress=lambda kept, tried: bar.update(kept - bar.n))
+    path = report.write(args.output)
+    if args.json:
+        _print_json({"output": str(path), "kept": len(report.questions), "attempts": report.attempts,
+                     "kept_by_type": dict(report.kept_by_type()), "dropped": dict(report.dropped),
+                     "examples": report.examples})
+    else:
+        print(f"{report.summary()}\nwrote {path}")
+        for reason, example in report.examples.items():
+            print(f"  dropped as {reason}, e.g.: {example.splitlines()[0][:120] if example else '(empty reply)'}")
+    if not report.questions:
+        print("error: no question passed the checks: try a stronger generator (--llm-model) or another -n/--seed",
+              file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     _quiet_libraries()
     from rag.errors import InputError
@@ -700,7 +741,7 @@ def _table(headers: list[str], rows: list[list[str]], width: int = 100) -> None:
 COMMANDS = {
     "ingest": cmd_ingest, "query": cmd_query, "retrieve": cmd_retrieve, "models": cmd_models,
     "eval": cmd_eval, "judge": cmd_judge, "leaderboard": cmd_leaderboard, "dashboard": cmd_dashboard, "config": cmd_config,
-    "sources": cmd_sources, "reset": cmd_reset, "chat": cmd_chat, "store": cmd_store,
+    "sources": cmd_sources, "reset": cmd_reset, "chat": cmd_chat, "store": cmd_store, "questions": cmd_questions,
 }
 
 if __name__ == "__main__":
