@@ -51,3 +51,26 @@ def make_encrypted_pdf(path: Path, source: Path, password: str = "s3cret") -> Pa
     with open(path, "wb") as fh:
         writer.write(fh)
     return path
+
+
+def make_cjk_pdf(path: Path, pages: list[str], font: str = "STSong-Light") -> Path:
+    """A text PDF in Chinese (or Japanese with ``HeiseiMin-W3``): reportlab's built-in CID fonts,
+    so the text layer is real Unicode a reader extracts. Lines wrap every 30 characters."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont(font))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pdf = canvas.Canvas(str(path), pagesize=A4, invariant=1)
+    for text in pages:
+        pdf.setFont(font, 12)
+        y = 800
+        for paragraph in text.split("\n"):
+            for start in range(0, max(len(paragraph), 1), 30):
+                pdf.drawString(50, y, paragraph[start:start + 30])
+                y -= 16
+        pdf.showPage()
+    pdf.save()
+    return path
