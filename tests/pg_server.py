@@ -75,9 +75,10 @@ class PostgresServer:
     user (``runuser``), owning the temporary folder.
     """
 
-    def __init__(self, bin_dir: Path, password: str | None = None):
+    def __init__(self, bin_dir: Path, password: str | None = None, options: str = ""):
         self.bin_dir = bin_dir
         self.password = password  # None: trust authentication
+        self.options = options  # more server settings, e.g. "-c shared_buffers=1GB" (benches)
         # Not under pytest's tmp_path: /tmp/pytest-of-root is 0700 and the postgres user
         # could not reach the data folder.
         self.folder = Path(tempfile.mkdtemp(prefix="rag-pg-"))
@@ -128,7 +129,7 @@ class PostgresServer:
         self.run("initdb", "-D", str(self.data), "-U", "postgres", *auth, "-E", "UTF8",
                  "--no-sync", "--no-instructions")
         options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.folder} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+                   f"-c fsync=off -c synchronous_commit=off -c full_page_writes=off {self.options}")
         self.run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "120", "start",
                  timeout=180)
 

@@ -9,6 +9,7 @@ round trip for the first stage; auto-merging asks the docstore for parents by id
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, Dict, List, Optional
 
 from llama_index.core.storage.docstore.utils import json_to_doc
@@ -20,6 +21,9 @@ from pydantic import PrivateAttr
 # HNSW index (approximate, recall measured in bench/store_scale.py).
 EXACT_BELOW = 20_000
 HNSW_EF_SEARCH = 100
+# The nodes of this thread's latest BM25 hits, read in the same snapshot as the BM25 index, so
+# the docstore lookup that follows finds them even if an ingest swaps their file meanwhile.
+_PREFETCHED = threading.local()
 
 
 class PgVectorStore(BasePydanticVectorStore):
@@ -74,6 +78,9 @@ class PgNodeKV(BaseKVStore):
     def get(self, key: str, collection: str = DEFAULT_COLLECTION) -> Optional[dict]:
         if not collection.endswith("/data"):
             return None  # ref-doc info and metadata collections: not kept
+        prefetched = getattr(_PREFETCHED, "nodes", {}).get(self.table, {})
+        if key in prefetched:
+            return prefetched[key]
         with self._borrow() as connection:
             row = connection.execute(f"SELECT node FROM {self.table} WHERE node_id = %s", (key,)).fetchone()
         return row[0] if row else None
@@ -101,6 +108,42 @@ class PgNodeKV(BaseKVStore):
 
     async def adelete(self, key: str, collection: str = DEFAULT_COLLECTION) -> bool:
         return self.delete(key, collection)
+
+
+class PgLexical:
+    """BM25 over the embedded nodes of ``table``, always of the version the database holds now.
+
+    Each search reads, in one snapshot, the version of the files, the BM25 index of that version
+    (stored bytes, or built from the table while an ingest is between two files) and the nodes of
+    the hits. ``load_version(connection)`` -> (version, Bm25Index) is the store's.
+    """
+
+    def __init__(self, table: str, borrow: Callable[[], Any], version_of: Callable[[Any], str],
+                 load_version: Callable[[Any, str], Any]):
+        self.table = table
+        self._borrow, self._version_of, self._load_version = borrow, version_of, load_version
+        self._version: str | None = None
+        self._bm25: Any = None
+        self._lock = threading.Lock()
+
+    def _current(self, connection: Any) -> Any:
+        version = self._version_of(connection)
+        with self._lock:
+            if version != self._version:
+                self._bm25, self._version = self._load_version(connection, version), version
+            return self._bm25
+
+    def search(self, query: str, top_k: int) -> list[tuple[str, float]]:
+        with self._borrow() as connection, connection.transaction():
+            connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            hits = self._current(connection).search(query, top_k)
+            rows = connection.execute(f"SELECT node_id, node FROM {self.table} WHERE node_id = ANY(%s)",
+                                      ([i for i, _ in hits],)).fetchall()
+        nodes = getattr(_PREFETCHED, "nodes", None)
+        if nodes is None:
+            nodes = _PREFETCHED.nodes = {}
+        nodes[self.table] = dict(rows)
+        return hits
 
 
 def index_over(table: str, borrow: Callable[[], Any], vectors: int, embed_model: Any):

@@ -144,6 +144,9 @@ def test_pgvector_incremental_reingest(url, pg, tmp_path):
     assert any(m.startswith("Nothing changed") for m in again.messages)
 
     beta_rows = _rows(pg, _db(url), f"SELECT node_id FROM {_table(app, 'basic')} WHERE file = 'beta.pdf'")
+    reader = RAG(app.config, progress=False)  # stays open across the next ingest, like a chat or a server
+    question = "At what temperature does the alpha reactor run?"
+    assert all("310 kelvin" in _sources(reader, question, f"basic:mode={m}")[0][3] for m in MODES)
     make_pdf(folder / "alpha.pdf", ["Alpha report, second edition. The alpha reactor now runs at 295 kelvin."])
     make_pdf(folder / "gamma.pdf", ["Gamma notes. Gamma rays are filtered by lead shielding."])
     changed = app.ingest(folder, progress=False)
@@ -152,6 +155,7 @@ def test_pgvector_incremental_reingest(url, pg, tmp_path):
     assert _rows(pg, _db(url), f"SELECT node_id FROM {_table(app, 'basic')} WHERE file = 'beta.pdf'") == beta_rows
     texts = " ".join(t for (t,) in _rows(pg, _db(url), f"SELECT node->'__data__'->>'text' FROM {_table(app, 'basic')}"))
     assert "295 kelvin" in texts and "310 kelvin" not in texts and "lead shielding" in texts
+    assert all("295 kelvin" in _sources(reader, question, f"basic:mode={m}")[0][3] for m in MODES)
 
     (folder / "gamma.pdf").unlink()
     removed = app.ingest(folder, progress=False)

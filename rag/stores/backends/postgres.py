@@ -384,36 +384,30 @@ class PostgresStore:
 
     # ------------------------------------------------------------ lexical (BM25) per index version
     def _version(self, connection) -> str:
-        return _digest(connection.execute('SELECT name, sha256 FROM rag_files ORDER BY name COLLATE "C"').fetchall())[:16]
+        """Which version of the files the database holds: changes with every file's transaction."""
+        return connection.execute(
+            "SELECT md5(coalesce(string_agg(name || '/' || sha256, ',' ORDER BY name COLLATE \"C\"), ''))"
+            " FROM rag_files").fetchone()[0][:16]
 
     def _refresh_lexical(self, connection) -> None:
         """Store the BM25 index of every index for the current files; drop older versions."""
-        try:
-            from rag.retrieval.bm25 import Bm25Index
-        except ImportError:
-            return  # no lexical first stage in this version
+        from rag.retrieval.bm25 import Bm25Index
+
         version = self._version(connection)
         for (tab,) in connection.execute("SELECT tab FROM rag_indexes").fetchall():
             if connection.execute("SELECT 1 FROM rag_lexical WHERE tab = %s AND version = %s", (tab, version)).fetchone():
                 continue
-            ids, texts = _lexical_corpus(connection, tab)
-            data = Bm25Index.build(ids, texts).to_bytes()
+            data = Bm25Index.build(*_lexical_corpus(connection, tab)).to_bytes()
             with connection.transaction():
                 connection.execute("DELETE FROM rag_lexical WHERE tab = %s", (tab,))
                 connection.execute("INSERT INTO rag_lexical (tab, version, data) VALUES (%s, %s, %s)", (tab, version, data))
 
     def lexical(self, spec: ParserSpec):
-        """The BM25 index over the embedded nodes of ``spec``'s index (``.search(query, top_k)``)."""
-        from rag.retrieval.bm25 import Bm25Index
+        """BM25 over the embedded nodes of ``spec``'s index (``.search(query, top_k)``), following ingests."""
+        from rag.stores.pg_llama import PgLexical
 
         tab = self.ensure_index(spec)["table"]
-        with self.pg.borrow() as connection, connection.transaction():
-            connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            row = connection.execute("SELECT data FROM rag_lexical WHERE tab = %s AND version = %s",
-                                     (tab, self._version(connection))).fetchone()
-            if row is not None:
-                return Bm25Index.from_bytes(bytes(row[0]))
-            return Bm25Index.build(*_lexical_corpus(connection, tab))  # an ingest is between its files
+        return PgLexical(tab, self.pg.borrow, self._version, lambda connection, version: _bm25_of(connection, tab, version))
 
     def node_vectors(self, spec: ParserSpec) -> "PgNodeVectors":
         """The stored (normalised) vectors of the embedded nodes of ``spec``'s index, by node id."""
@@ -468,6 +462,17 @@ def _array(vector: Any):
     import numpy as np
 
     return np.asarray(vector.to_numpy() if hasattr(vector, "to_numpy") else vector, dtype="float32")
+
+
+def _bm25_of(connection, tab: str, version: str):
+    """The stored BM25 index of ``tab`` at ``version``, or one built from the table (an ingest is
+    between two files, or crashed before storing it)."""
+    from rag.retrieval.bm25 import Bm25Index
+
+    row = connection.execute("SELECT data FROM rag_lexical WHERE tab = %s AND version = %s", (tab, version)).fetchone()
+    if row is not None:
+        return Bm25Index.from_bytes(bytes(row[0]))
+    return Bm25Index.build(*_lexical_corpus(connection, tab))
 
 
 def _lexical_corpus(connection, tab: str) -> tuple[list[str], list[str]]:
