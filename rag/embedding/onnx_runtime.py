@@ -27,9 +27,17 @@ def cached_onnx(source: str, cache_dir: Path) -> Path:
             plain = Path(tmp) / "model.onnx"
             _export(source, plain)
             quantised = Path(tmp) / "model-int8.onnx"
+            import logging
+
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(str(plain), str(quantised), weight_type=QuantType.QInt8)
+            root = logging.getLogger()
+            level = root.level
+            root.setLevel(logging.ERROR)  # its advice to pre-process is for image models
+            try:
+                quantize_dynamic(str(plain), str(quantised), weight_type=QuantType.QInt8)
+            finally:
+                root.setLevel(level)
             os.replace(quantised, target)  # atomic: a concurrent first use finds a whole file or none
     return target
 

@@ -38,7 +38,9 @@ class EmbeddingRerank(BaseNodePostprocessor):
 
         if query_bundle is None or not nodes:
             return nodes[: self.top_n]
-        question = embed_query(self.config, query_bundle.query_str)
+        # The dense first stage already embedded the question into the bundle: reuse it.
+        question = np.asarray(query_bundle.embedding, dtype="float32") if query_bundle.embedding is not None \
+            else embed_query(self.config, query_bundle.query_str)
         vectors = [None if self.exact else self._stored_vector(n.node) for n in nodes]
         missing = [i for i, v in enumerate(vectors) if v is None]
         if missing:
