@@ -17,6 +17,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.durable import fsync_dir
 from rag.errors import ConfigError, ModelUnavailableError
 
 _CHUNK = 1 << 20
@@ -157,7 +158,7 @@ def pull(name: str, cache_dir: Path, *, progress: bool = True) -> Path:
             f"{name}: assembled {written} bytes with SHA-256 {digest.hexdigest()[:16]}..., expected {e.size_bytes} "
             f"bytes and {e.sha256[:16]}...; the downloaded parts were deleted: run `rag models pull {name}` again")
     os.replace(partial, target)  # atomic: a reader sees no file or the whole verified file
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     shutil.rmtree(staging, ignore_errors=True)
     return target
 
@@ -197,14 +198,6 @@ def _check_space(folder: Path, e: Entry, already: int) -> None:
     if free < needed:
         raise ModelUnavailableError(
             f"not enough disk space in {folder} to pull {e.name}: {needed:,} bytes needed, {free:,} free")
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _from_hub(spec: str, cache_dir: Path, *, fetch: bool) -> Path:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from rag.config import Config
+from rag.durable import fsync_dir, fsync_tree
 from rag.embedding import embed_texts, embedding_model
 from rag.errors import IndexMissingError, InputError, UnreadablePdfError
 from rag.ingest.parse import ParsedNodes, ParserSpec, parse
@@ -424,10 +425,10 @@ class IndexStore:
             Bm25Index.build(ids, [n.get_content(metadata_mode=EMBED_TEXT) for n in embedded]).save(tmp / "bm25")
             stats["files"] = _checksums(tmp)
             (tmp / "stats.json").write_text(json.dumps(stats))
-            _fsync_tree(tmp)  # the index is on disk before the manifest that points at it
+            fsync_tree(tmp)  # the index is on disk before the manifest that points at it
             directory.parent.mkdir(parents=True, exist_ok=True)
             tmp.rename(directory)
-            _fsync_dir(directory.parent)
+            fsync_dir(directory.parent)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return {k: v for k, v in stats.items() if k != "files"}
@@ -488,23 +489,6 @@ def _intact(directory: Path) -> bool:
         if not file.is_file() or file.stat().st_size != size:
             return False
     return True
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_tree(directory: Path) -> None:
-    for path in directory.rglob("*"):
-        if path.is_file():
-            with path.open("rb") as fh:
-                os.fsync(fh.fileno())
-    for folder in [directory, *(p for p in directory.rglob("*") if p.is_dir())]:
-        _fsync_dir(folder)
 
 
 def _comparable(manifest: dict[str, Any]) -> dict[str, Any]:
