@@ -352,3 +352,21 @@ def test_pgvector_migrate_command(sample_app, pg):
     again = _cli("--storage-dir", str(sample_app.config.storage_dir), "store", "migrate", "--to", url)
     assert again.returncode == 2 and "already holds an index" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1 and PASSWORD not in again.stderr
+
+
+# ---------------------------------------------------------------- the store setting
+
+def test_pgvector_store_setting_routes_urls_and_hides_passwords():
+    from rag.errors import ConfigError
+    from rag.stores import open_store
+    from rag.stores.backends.postgres import PostgresStore, redact
+
+    store = open_store(Config(store=f"postgresql://rag:{PASSWORD}@db.example:5432/rag"))
+    assert isinstance(store, PostgresStore) and PASSWORD not in repr(store)
+    assert isinstance(open_store(Config(store="postgres://rag@db.example/rag")), PostgresStore)
+    assert redact(f"postgresql://rag:{PASSWORD}@h:1/d") == "postgresql://rag:***@h:1/d"
+    assert redact("postgresql://rag@h/d") == "postgresql://rag@h/d"
+    with pytest.raises(ConfigError, match="Unknown store 'mysql'"):
+        open_store(Config(store="mysql://rag@h/d"))
+    assert Config(store="postgres://rag@h/d").resolved_database_url == "postgresql://rag@h/d"
+    assert Config(store="postgres://rag@h/d", database_url="sqlite:///x.db").resolved_database_url == "sqlite:///x.db"
