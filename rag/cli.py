@@ -320,6 +320,15 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
+def _where(config: Any) -> str:
+    """Where the index lives, as messages show it (a database URL without its password)."""
+    if config.store == "local":
+        return str(Path(config.storage_dir).resolve())
+    from rag.stores.backends.postgres import redact
+
+    return redact(config.store)
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     app = _app(args)
     report = app.ingest(args.path, progress=not (args.quiet or args.json))
@@ -330,7 +339,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(message)
         if not any(m.startswith("Nothing changed") for m in report.messages):
             print(f"Indexed {len(report.added) + len(report.changed) + len(report.unchanged)} PDF(s), "
-                  f"{report.pages:,} pages, into {Path(app.config.storage_dir).resolve()} in {report.seconds:.1f}s "
+                  f"{report.pages:,} pages, into {_where(app.config)} in {report.seconds:.1f}s "
                   f"(added {len(report.added)}, changed {len(report.changed)}, unchanged {len(report.unchanged)}, "
                   f"removed {len(report.removed)}; {report.embedded:,} chunks embedded).")
             _table(["index", "nodes", "vectors"],
