@@ -533,7 +533,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from rag.evaluation import leaderboard
 
     config = _config(args)
-    if not config.database_url and not Path(config.storage_dir).is_dir():  # a read: never create a folder
+    if config.resolved_database_url.startswith("sqlite") and not Path(config.storage_dir).is_dir():  # a read: never create a folder
         raise InputError(f"No storage folder {Path(config.storage_dir).resolve()}: check --storage-dir / "
                          "RAG_STORAGE_DIR, or run `rag eval` first.")
     table = leaderboard(config)
@@ -600,7 +600,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
     pages = sum(f.get("pages", 0) for f in files.values())
     print(f"{len(files)} PDF(s), {pages:,} pages; embedding {manifest.get('embed_model')} "
           f"({manifest.get('embed_dim')}-d); last updated {_when(manifest.get('updated'))}")
-    print(f"  index in: {root.resolve()}\n  PDFs from: {manifest.get('source', '?')}")
+    print(f"  index in: {_where(config)}\n  PDFs from: {manifest.get('source', '?')}")
     _table(["file", "pages", "indexed", "sha256"],
            [[n, f"{f.get('pages', 0):,}", _when(f.get("indexed") or manifest.get("updated")), f["sha256"][:12]]
             for n, f in sorted(files.items())])
