@@ -150,6 +150,16 @@ class PostgresServer:
         return psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=database,
                                 password=self.password, connect_timeout=10)
 
+    def query(self, database: str, sql: str, *params) -> list[tuple]:
+        """Rows of one SQL statement, straight from the server (psycopg2, not our code)."""
+        connection = self.connect(database)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchall()
+        finally:
+            connection.close()
+
     def create_database(self, name: str) -> str:
         """A new empty database; returns its URL."""
         connection = self.connect()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from rag.errors import IndexMissingError
 from rag.registry import Registry
 
 
@@ -29,6 +30,13 @@ def store_name(setting: str) -> str:
     """The registry name for a ``store`` setting."""
     scheme, sep, _ = str(setting).partition("://")
     return URL_SCHEMES.get(scheme, scheme) if sep else str(setting)
+
+
+def model_mismatch(where: str, built: str, configured: str) -> IndexMissingError:
+    """The error for an index built with another embedding model than the configured one."""
+    return IndexMissingError(
+        f"The index in {where} was built with embedding model {built!r}, but {configured!r} is configured. "
+        f"Re-run `rag ingest PATH` to rebuild it, or set RAG_EMBED_MODEL={built}.")
 
 
 def open_store(config: Any) -> Any:

@@ -45,16 +45,6 @@ def _sources(app: RAG, question: str, spec: str) -> list[tuple]:
     return [(s.file, s.page, s.page_end, s.text, round(s.score, 4)) for s in app.retrieve(question, spec)]
 
 
-def _rows(pg, database: str, sql: str, *params) -> list[tuple]:
-    connection = pg.connect(database)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
-    finally:
-        connection.close()
-
-
 def _db(url: str) -> str:
     return url.rsplit("/", 1)[1]
 
@@ -143,7 +133,7 @@ def test_pgvector_incremental_reingest(url, pg, tmp_path):
     assert again.embedded == 0 and sorted(again.unchanged) == ["alpha.pdf", "beta.pdf"]
     assert any(m.startswith("Nothing changed") for m in again.messages)
 
-    beta_rows = _rows(pg, _db(url), f"SELECT node_id FROM {_table(app, 'basic')} WHERE file = 'beta.pdf'")
+    beta_rows = pg.query(_db(url), f"SELECT node_id FROM {_table(app, 'basic')} WHERE file = 'beta.pdf'")
     reader = RAG(app.config, progress=False)  # stays open across the next ingest, like a chat or a server
     question = "At what temperature does the alpha reactor run?"
     assert all("310 kelvin" in _sources(reader, question, f"basic:mode={m}")[0][3] for m in MODES)
@@ -152,8 +142,8 @@ def test_pgvector_incremental_reingest(url, pg, tmp_path):
     changed = app.ingest(folder, progress=False)
     assert changed.changed == ["alpha.pdf"] and changed.added == ["gamma.pdf"] and changed.unchanged == ["beta.pdf"]
     # Only the changed and added files were embedded: beta's rows are the very same rows.
-    assert _rows(pg, _db(url), f"SELECT node_id FROM {_table(app, 'basic')} WHERE file = 'beta.pdf'") == beta_rows
-    texts = " ".join(t for (t,) in _rows(pg, _db(url), f"SELECT node->'__data__'->>'text' FROM {_table(app, 'basic')}"))
+    assert pg.query(_db(url), f"SELECT node_id FROM {_table(app, 'basic')} WHERE file = 'beta.pdf'") == beta_rows
+    texts = " ".join(t for (t,) in pg.query(_db(url), f"SELECT node->'__data__'->>'text' FROM {_table(app, 'basic')}"))
     assert "295 kelvin" in texts and "310 kelvin" not in texts and "lead shielding" in texts
     assert all("295 kelvin" in _sources(reader, question, f"basic:mode={m}")[0][3] for m in MODES)
 
@@ -162,7 +152,7 @@ def test_pgvector_incremental_reingest(url, pg, tmp_path):
     assert removed.removed == ["gamma.pdf"] and removed.embedded == 0
     assert set(app.store.manifest()["files"]) == {"alpha.pdf", "beta.pdf"}
     for kind in KINDS:
-        files = {f for (f,) in _rows(pg, _db(url), f"SELECT DISTINCT file FROM {_table(app, kind)}")}
+        files = {f for (f,) in pg.query(_db(url), f"SELECT DISTINCT file FROM {_table(app, kind)}")}
         assert files == {"alpha.pdf", "beta.pdf"}, kind
 
 
@@ -304,10 +294,10 @@ def test_pgvector_credentials_never_leak(url, pg, tmp_path, sample_questions):
     assert len(results.rows) == 1 and results.rows["error"].isna().all()
     assert PASSWORD not in results.database_url
 
-    tables = [t for (t,) in _rows(pg, _db(url), "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+    tables = [t for (t,) in pg.query(_db(url), "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
     assert {"rag_files", "rag_indexes", "trulens_apps", "trulens_events"} <= set(tables), tables
     for table in tables:
-        dump = " ".join(row for (row,) in _rows(pg, _db(url), f"SELECT t::text FROM {table} t"))
+        dump = " ".join(row for (row,) in pg.query(_db(url), f"SELECT t::text FROM {table} t"))
         assert PASSWORD not in dump, table
     files = [p for p in (tmp_path / "results").rglob("*") if p.is_file()] + \
             [p for p in (tmp_path / "s").rglob("*") if p.is_file()]

@@ -83,13 +83,7 @@ def evaluated(postgres, sample_app, tmp_path_factory):
 
 
 def _query(postgres, sql: str, *params):
-    connection = postgres.connect(DBNAME)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
-    finally:
-        connection.close()
+    return postgres.query(DBNAME, sql, *params)
 
 
 def _attributes(value) -> dict:

@@ -34,7 +34,7 @@ from rag.config import Config
 from rag.errors import ConfigError, IndexMissingError, InputError, RagError, UnreadablePdfError
 from rag.ingest.parse import ParserSpec, parse
 from rag.ingest.pdf import file_sha256, find_pdfs, read_pdf
-from rag.stores import Store
+from rag.stores import Store, model_mismatch
 from rag.stores.lock import StoreBusyError
 from rag.types import IngestReport, PdfText, Skipped
 
@@ -171,11 +171,7 @@ class PostgresStore:
         if manifest is None:
             raise IndexMissingError(f"No index in {redact(self.url)}: run `rag ingest PATH` first.")
         if manifest["embed_model"] != self.config.embed_model:
-            raise IndexMissingError(
-                f"The index in {redact(self.url)} was built with embedding model {manifest['embed_model']!r}, "
-                f"but {self.config.embed_model!r} is configured. Re-run `rag ingest PATH` to rebuild it, "
-                f"or set RAG_EMBED_MODEL={manifest['embed_model']}."
-            )
+            raise model_mismatch(redact(self.url), manifest["embed_model"], self.config.embed_model)
         return manifest
 
     def _table(self, spec: ParserSpec) -> str:
