@@ -237,6 +237,7 @@ class PostgresStore:
         dropped = [e["table"] for k, e in (old or {}).get("indexes", {}).items() if k not in {s.key for s in kept}]
         if not (read or report.removed or new or dropped):
             report.messages.append(f"Nothing changed: {len(current)} PDF(s) already indexed.")
+            self._refresh_lexical(connection)  # in case a crash came between the last commit and this
             return
         nodes = {s.key: self._nodes(s, read, report, progress) for s in kept}
         if kept:  # one transaction per file version
