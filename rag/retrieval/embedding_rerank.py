@@ -5,7 +5,8 @@ No cross-encoder ships on PyPI, so the score is a cosine with the embedding mode
 texts are not embedded at query time: their vector is the normalised mean of the stored vectors
 of the embedded nodes they are made of (a window's sentences, a parent's leaves), so a rerank
 costs one question embedding and a dot product. ``exact=True`` embeds the final texts instead
-(slower; what the benchmark compares the mean against). A node whose parts have no stored
+(slower; what the benchmark compares the mean against). ``fuse=True`` keeps the first stage's
+order in play: the cosine ranking and the incoming ranking are fused by reciprocal rank. A node whose parts have no stored
 vector falls back to embedding its text.
 """
 
@@ -27,6 +28,7 @@ class EmbeddingRerank(BaseNodePostprocessor):
     config: Any = Field(default=None, exclude=True, description="rag.config.Config of the embedding model.")
     parts: Any = Field(default=None, exclude=True, description="IndexParts with stored vectors and docstore.")
     exact: bool = Field(default=False, description="Embed the final texts instead of averaging stored vectors.")
+    fuse: bool = Field(default=False, description="Fuse the cosine ranking with the incoming order (RRF).")
 
     @classmethod
     def class_name(cls) -> str:
@@ -48,6 +50,11 @@ class EmbeddingRerank(BaseNodePostprocessor):
             for i, row in zip(missing, embed_texts(self.config, texts)):
                 vectors[i] = row
         scores = np.stack(vectors) @ question
+        if self.fuse:  # the first stage's order (e.g. BM25's evidence) keeps a say
+            from rag.retrieval.first_stage import RRF_K
+
+            by_cosine = {i: rank for rank, i in enumerate(np.argsort(-scores), start=1)}
+            scores = [1 / (RRF_K + i + 1) + 1 / (RRF_K + by_cosine[i]) for i in range(len(nodes))]
         rescored = [NodeWithScore(node=n.node, score=float(s)) for n, s in zip(nodes, scores)]
         rescored.sort(key=lambda n: n.score, reverse=True)
         return rescored[: self.top_n]

@@ -5,10 +5,10 @@ from typing import Any
 from rag.retrieval.rerank import Reranker
 
 
-def make_embedding_rerank(config: Any, top_n: int, parts: Any = None, exact: bool = False) -> Any:
+def make_embedding_rerank(config: Any, top_n: int, parts: Any = None, exact: bool = False, fuse: bool = False) -> Any:
     from rag.retrieval.embedding_rerank import EmbeddingRerank
 
-    return EmbeddingRerank(config=config, top_n=top_n, parts=parts, exact=exact)
+    return EmbeddingRerank(config=config, top_n=top_n, parts=parts, exact=exact, fuse=fuse)
 
 
 PLUGIN = Reranker(name="embedding", help="re-score final texts by embedding similarity, from stored vectors (default)",
