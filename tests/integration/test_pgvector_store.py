@@ -18,6 +18,7 @@ from pdfs import make_pdf
 from pg_server import running_server
 
 from rag import RAG, Config
+from rag.errors import IndexMissingError
 
 PASSWORD = "pgvector-Secr3t-pw"
 KINDS = ("basic", "sentence_window", "auto_merging")
@@ -126,8 +127,12 @@ def _corpus(folder: Path) -> Path:
 def test_pgvector_incremental_reingest(url, pg, tmp_path):
     folder = _corpus(tmp_path / "pdfs")
     app = RAG(Config(store=url, storage_dir=tmp_path / "s"), progress=False)
+    early = RAG(app.config, progress=False)  # a reader before the first ingest
+    with pytest.raises(IndexMissingError, match="run `rag ingest PATH` first"):
+        early.retrieve("alpha reactor", "basic")
     first = app.ingest(folder, progress=False)
     assert sorted(first.added) == ["alpha.pdf", "beta.pdf"] and first.embedded > 0
+    assert early.retrieve("alpha reactor", "basic:mode=dense")  # the same connection, now with vectors
 
     again = app.ingest(folder, progress=False)
     assert again.embedded == 0 and sorted(again.unchanged) == ["alpha.pdf", "beta.pdf"]
@@ -188,6 +193,7 @@ KILLED_WRITER = """
 import sys, time
 from pathlib import Path
 from rag import RAG, Config
+from rag.errors import IndexMissingError
 from rag.stores.backends.postgres import PostgresStore
 
 real_copy = PostgresStore._copy_rows

@@ -103,14 +103,16 @@ class Connections:
                 f"PostgreSQL store {redact(self.url)}: cannot connect ({_quiet(exc, self.url)}). Start the "
                 "server, or fix the store setting (RAG_STORE) or the PG* variables."
             ) from None
-        self.register_vector(connection)
         return connection
 
-    def register_vector(self, connection) -> None:
+    def register_vector(self, connection) -> bool:
+        """numpy arrays in and out of ``vector`` columns, once the extension exists (False before)."""
         from pgvector.psycopg import register_vector
 
-        if connection.execute("SELECT 1 FROM pg_type WHERE typname = 'vector'").fetchone():
-            register_vector(connection)
+        if not connection.execute("SELECT 1 FROM pg_type WHERE typname = 'vector'").fetchone():
+            return False
+        register_vector(connection)
+        return True
 
     @contextlib.contextmanager
     def borrow(self) -> Iterator[Any]:
@@ -120,6 +122,9 @@ class Connections:
         connection = getattr(self._local, "connection", None)
         if connection is None or connection.closed:
             connection = self._local.connection = self.open()
+            self._local.vector = self.register_vector(connection)
+        elif not self._local.vector:  # opened before the first ingest created the extension
+            self._local.vector = self.register_vector(connection)
         try:
             yield connection
         except psycopg.OperationalError as exc:
