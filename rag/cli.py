@@ -298,6 +298,7 @@ def _app(args: argparse.Namespace):
 
 def _quiet_libraries() -> None:
     import logging
+    import os
     import warnings
 
     # Libraries' deprecation notices are not for our users; our own warnings (failed questions,
@@ -307,13 +308,15 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module=r"^(?!rag\b)")
     for name in ("llama_index", "sentence_transformers", "transformers", "faiss", "httpx", "trulens"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    try:
+    # transformers reads these when (and if) it is imported: importing it here only to quiet it
+    # cost 3 s of start-up for commands that never use it (rag judge --judge lexical, models pull).
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:  # already imported (an in-process caller): tell it directly
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
 
 
 def _print_json(data: Any) -> None:
