@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import queue
 import sys
 import time
 import warnings
@@ -188,14 +189,24 @@ def _evaluate_version(app: Any, spec: Any, items: list[Question], metrics: list[
     version = version_name(spec.name, generator_label(config), label)
     computed: dict[str, dict[str, Any]] = {}  # question -> reference metrics, filled as answers come
     stored = stored_columns(items, at)
-    recorder = make_recorder(engine, app_name, version, [*metrics, *reference_metrics(stored, computed)], metadata={
+    metadata = {
         "retriever": spec.name, "kind": spec.kind, "judge": label, "llm_provider": config.llm_provider,
         "llm_model": generator_label(config), "embed_model": config.embed_model, "reranker": config.reranker,
-        "max_new_tokens": config.max_new_tokens, "temperature": config.temperature})
+        "max_new_tokens": config.max_new_tokens, "temperature": config.temperature}
+    # A TruLens recorder records one question at a time: one recorder per worker, same app version.
+    free: queue.Queue = queue.Queue()
+    for _ in range(workers):
+        free.put(make_recorder(engine, app_name, version, [*metrics, *reference_metrics(stored, computed)],
+                               metadata=metadata))
+    recorder = free.queue[0]
 
     def answer(item: Question) -> dict[str, Any]:
         bar.set_postfix_str(f"{spec.kind}: {item.question[:40]}")
-        row = _run_one(engine, recorder, item, spec, version, label, embed, at)
+        mine = free.get()
+        try:
+            row = _run_one(engine, mine, item, spec, version, label, embed, at)
+        finally:
+            free.put(mine)
         if row["error"] is None:
             computed[item.question] = {name: row.get(name) for name in stored}
         bar.update(1)
