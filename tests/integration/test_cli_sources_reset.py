@@ -28,6 +28,9 @@ def ingested(tmp_path_factory):
     storage = tmp_path_factory.mktemp("ingested") / "storage"
     proc = rag("--storage-dir", str(storage), "ingest", str(docs), "--quiet")
     assert proc.returncode == 0, proc.stderr
+    assert "Indexed 2 PDF(s), 3 pages" in proc.stdout and "index" in proc.stdout and "vectors" in proc.stdout
+    again = rag("--storage-dir", str(storage), "ingest", str(docs), "--quiet")
+    assert again.returncode == 0 and again.stdout.strip() == "Nothing changed: 2 PDF(s) already indexed."
     return storage
 
 
