@@ -4,8 +4,10 @@
     .venv/bin/python bench/soak_ingest.py --trials 5 --seed 7 --markdown
 
 Each trial adds one PDF and rewrites another, starts `rag ingest DOCS` in a subprocess and sends
-it SIGKILL at a random moment (uniform over 1.5 times the work time of the last run that finished,
-counted from its first progress line, so the seconds spent importing torch are not the target).
+it SIGKILL at a random moment: odd trials uniformly over 1.5 times the work time of the last run
+that finished (counted from its first progress line, so the seconds spent importing torch are not
+the target), even trials uniformly over 1.5 times the stretch after the last embedding bar (writing
+the indexes and replacing the manifest), so that some runs commit and some die during the commit.
 After each kill the storage folder must hold a loadable index: every retriever kind answers a
 retrieve, and every file committed before the trial is still in the manifest and in the basic
 index (a file missing there is "lost"). A last run without a kill must then index every PDF.
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import re
 import resource
 import subprocess
 import sys
@@ -36,8 +39,8 @@ WORDS = ["amber", "basalt", "cobalt", "dune", "ember", "fjord", "garnet", "harbo
          "lagoon", "meadow", "nectar", "onyx", "prairie", "quartz", "reef", "saffron", "tundra", "umber", "violet",
          "willow", "xenon", "yarrow", "zephyr", "alder", "birch", "cedar", "delta"]
 KINDS = ("basic", "sentence_window", "auto_merging")
-# Kills fall uniformly in [0, WINDOW x the work time of the last run that finished]: about a third
-# of the runs finish (and commit), the others die anywhere up to the index writing and the commit.
+# Kills fall uniformly in [0, WINDOW x the stretch they aim at, as the last finished run took it]:
+# about a third of the runs finish (and commit), the others die anywhere in that stretch.
 WINDOW = 1.5
 CHILD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
              "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
@@ -59,48 +62,60 @@ def ingest_command(storage: Path, docs: Path) -> list[str]:
     return [sys.executable, "-m", "rag.cli", "--storage-dir", str(storage), "ingest", str(docs)]
 
 
-def run_ingest(storage: Path, docs: Path, kill_after: float | None) -> dict[str, Any]:
-    """Run one ingest; with ``kill_after``, SIGKILL it that many seconds after its first progress line."""
+def run_ingest(storage: Path, docs: Path, kill_after: float | None = None, aim: str = "work") -> dict[str, Any]:
+    """Run one ingest; with ``kill_after``, SIGKILL it that many seconds after a mark on its stderr:
+    its first progress line (``aim="work"``) or the end of its last embedding bar (``aim="commit"``:
+    what follows is writing the indexes and replacing the manifest)."""
     proc = subprocess.Popen(ingest_command(storage, docs), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env={**os.environ, **CHILD_ENV}, cwd=ROOT)
-    started, working = time.monotonic(), threading.Event()
+    started = time.monotonic()
+    marks = {"work": threading.Event(), "commit": threading.Event()}
+    seen_at: dict[str, float] = {}
     tail: list[str] = []
 
     def read_stderr():
+        recent = ""  # a bar's text can be split between two reads
         for raw in iter(lambda: proc.stderr.read1(4096), b""):
             text = raw.decode(errors="replace")
             tail.append(text)
-            if "Reading PDFs" in text:
-                working.set()
-        working.set()
+            recent = (recent + text)[-4000:]
+            if "Reading PDFs" in recent and "work" not in seen_at:
+                seen_at["work"] = time.monotonic()
+                marks["work"].set()
+            if re.search(rf"Embedding {KINDS[-1]}: +100%\|", recent) and "commit" not in seen_at:
+                seen_at["commit"] = time.monotonic()
+                marks["commit"].set()
+        for mark in marks.values():
+            mark.set()  # the process ended: nothing more to wait for
 
     reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
-    working.wait(timeout=600)
-    work_started = time.monotonic()
     killed = False
     if kill_after is not None:
+        marks[aim].wait(timeout=900)
         try:
             proc.wait(timeout=kill_after)
         except subprocess.TimeoutExpired:
             proc.kill()
             killed = True
     proc.wait()
+    ended = time.monotonic()
     reader.join(timeout=10)
-    return {"rc": proc.returncode, "killed": killed, "phase": last_phase("".join(tail)),
-            "seconds": time.monotonic() - started,
-            "work_seconds": time.monotonic() - work_started, "stderr_tail": "".join(tail)[-1500:]}
+    return {"rc": proc.returncode, "killed": killed, "phase": last_phase("".join(tail)), "seconds": ended - started,
+            "work_seconds": ended - seen_at.get("work", started),
+            "commit_seconds": ended - seen_at["commit"] if "commit" in seen_at else None,
+            "stderr_tail": "".join(tail)[-1500:]}
 
 
 def last_phase(stderr: str) -> str:
     """The description of the last progress bar on ``stderr`` ("Embedding basic"): where the run was."""
-    import re
-
     bars = [line for line in re.split(r"[\r\n]", stderr) if re.search(r"\d+%\|", line)]
     if not bars:
         return "starting"
     name = bars[-1].split(":")[0].strip()
-    return f"after {name} (writing)" if "100%|" in bars[-1] else name
+    if "100%|" not in bars[-1]:
+        return name
+    return "writing indexes / commit" if name == f"Embedding {KINDS[-1]}" else f"after {name}"
 
 
 def check(storage: Path) -> dict[str, Any]:
@@ -142,32 +157,36 @@ def main() -> int:
     names = [write_doc(docs, i) for i in range(args.start_files)]
     first = run_ingest(storage, docs, kill_after=None)
     assert first["rc"] == 0, first["stderr_tail"]
-    # How long an ingest's work takes (one file added, one changed): the window the kills fall in.
+    # How long an ingest takes (one file added, one changed): the windows the kills fall in.
     names.append(write_doc(docs, len(names)))
     write_doc(docs, 0, version=1)
     calibration = run_ingest(storage, docs, kill_after=None)
     assert calibration["rc"] == 0, calibration["stderr_tail"]
-    expected = calibration["work_seconds"]  # updated from every trial that finishes before its kill
-    log(f"a full ingest: {calibration['seconds']:.1f}s, of which work {expected:.1f}s")
+    expected = {"work": calibration["work_seconds"], "commit": calibration["commit_seconds"] or 5.0}
+    log(f"a full ingest: {calibration['seconds']:.1f}s; from its first progress line {expected['work']:.1f}s, "
+        f"from its last embedding to its exit {expected['commit']:.1f}s")
 
     trials, lost, broken = [], set(), 0
     committed = check(storage)["files"]
     for t in range(args.trials):
         names.append(write_doc(docs, len(names)))
         write_doc(docs, rng.randrange(len(names) - 1), version=t + 2)
-        kill_after = rng.uniform(0, WINDOW * expected)
-        run = run_ingest(storage, docs, kill_after=kill_after)
+        aim = "commit" if t % 2 else "work"  # every other kill aims at the writing and the commit
+        kill_after = rng.uniform(0, WINDOW * expected[aim])
+        run = run_ingest(storage, docs, kill_after=kill_after, aim=aim)
         if not run["killed"]:
-            expected = run["work_seconds"]
+            expected = {"work": run["work_seconds"], "commit": run["commit_seconds"] or expected["commit"]}
         result = check(storage)
         gone = committed - result["files"] if result["ok"] else set()
         broken += not result["ok"]
         lost |= gone
         outcome = "killed" if run["killed"] else ("finished" if run["rc"] in (0, 1) else f"exit {run['rc']}")
-        trials.append({"trial": t + 1, "kill_after_s": round(kill_after, 2), "outcome": outcome, "phase": run["phase"],
+        trials.append({"trial": t + 1, "aim": aim, "kill_after_s": round(kill_after, 2), "outcome": outcome,
+                       "phase": run["phase"],
                        "loadable": result["ok"], "error": result["error"], "files": len(result["files"]),
                        "lost": sorted(gone)})
-        log(f"trial {t + 1}: kill at {kill_after:.1f}s -> {outcome} ({run['phase']}); loadable={result['ok']} "
+        log(f"trial {t + 1}: kill {kill_after:.1f}s after the {aim} mark -> {outcome} ({run['phase']}); "
+            f"loadable={result['ok']} "
             f"files={len(result['files'])} lost={sorted(gone)} {result['error'] or ''}")
         if result["ok"]:
             committed = result["files"]
