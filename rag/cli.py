@@ -401,11 +401,11 @@ def cmd_models(args: argparse.Namespace) -> int:
         _print_json(rows)
     else:
         _table(["model", "role", "size", "status", "description"],
-               [[r["name"], r["role"], f"{r['size_mb']:,.0f} MB" if r["size_mb"] else "", r["status"],
-                 r["description"]] for r in rows])
-        pulled = [r for r in rows if r["path"] != "-"]
-        for r in pulled:
-            print(f"  {r['name']}: {r['path']}")
+               [[r["name"], r["role"], f"{r['size_mb']:,.0f} MB" if r["size_mb"] else "",
+                 r["status"].split(":")[0], r["description"]] for r in rows])
+        for r in rows:  # where each model is, or how to get it (whole lines: easy to copy)
+            if r["path"] != "-" or ":" in r["status"]:
+                print(f"  {r['name']}: {r['path'] if r['path'] != '-' else r['status']}")
     return EXIT_OK
 
 
@@ -606,7 +606,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
     print(f"  index in: {_where(config)}\n  PDFs from: {manifest.get('source', '?')}")
     _table(["file", "pages", "indexed", "sha256"],
            [[n, f"{f.get('pages', 0):,}", _when(f.get("indexed") or manifest.get("updated")), f["sha256"][:12]]
-            for n, f in sorted(files.items())])
+            for n, f in sorted(files.items())], wrap=0)
     _table(["index", "parameters", "nodes", "vectors"],
            [[e["kind"] + ("" if e.get("default", True) else " (extra)"),
              ", ".join(f"{k}={_show(v)}" for k, v in e.get("params", {}).items() if k != "kind" and v is not None),
@@ -731,8 +731,9 @@ def _when(stamp: str | None) -> str:
         return stamp
 
 
-def _table(headers: list[str], rows: list[list[str]], width: int = 100) -> None:
-    """Rows as a table at most ``width`` columns wide (long cells wrap); numbers right-aligned."""
+def _table(headers: list[str], rows: list[list[str]], width: int = 100, wrap: int = -1) -> None:
+    """Rows as a table at most ``width`` columns wide; only column ``wrap`` wraps (the others stay
+    whole, so that they can be searched for); numbers right-aligned."""
     import io
 
     from rich.console import Console
@@ -742,7 +743,8 @@ def _table(headers: list[str], rows: list[list[str]], width: int = 100) -> None:
     for i, header in enumerate(headers):
         numeric = bool(rows) and all(r[i].replace(",", "").replace(".", "").replace(" MB", "").isdigit()
                                      for r in rows if r[i])
-        table.add_column(header, justify="right" if numeric else "left", overflow="fold")
+        table.add_column(header, justify="right" if numeric else "left", overflow="fold",
+                         no_wrap=i != range(len(headers))[wrap])
     for row in rows:
         table.add_row(*row)
     console = Console(width=width, highlight=False, soft_wrap=False, file=io.StringIO())
