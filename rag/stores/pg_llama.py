@@ -81,8 +81,10 @@ class PgNodeKV(BaseKVStore):
         prefetched = getattr(_PREFETCHED, "nodes", {}).get(self.table, {})
         if key in prefetched:
             return prefetched[key]
-        with self._borrow() as connection:
-            row = connection.execute(f"SELECT node FROM {self.table} WHERE node_id = %s", (key,)).fetchone()
+        with self._borrow() as connection:  # a node replaced by an ingest since the query began: retired
+            row = connection.execute(f"SELECT node FROM {self.table} WHERE node_id = %s UNION ALL "
+                                     "SELECT node FROM rag_retired WHERE tab = %s AND node_id = %s LIMIT 1",
+                                     (key, self.table, key)).fetchone()
         return row[0] if row else None
 
     def get_all(self, collection: str = DEFAULT_COLLECTION) -> Dict[str, dict]:

@@ -41,6 +41,7 @@ from rag.types import IngestReport, PdfText, Skipped
 FORMAT = 1
 LOCK_KEY = 0x72616770  # the advisory lock of a store ("ragp"; one store per database)
 READER_LOCK_WAIT_S = 600.0  # a query that needs a new index waits this long for a running ingest
+RETIRED_KEEP_S = 600  # replaced nodes stay readable by id this long, for queries that started before
 URL_SCHEMES = ("postgresql://", "postgres://")
 
 SCHEMA = """
@@ -53,6 +54,8 @@ CREATE TABLE IF NOT EXISTS rag_indexes (
     key text PRIMARY KEY, kind text NOT NULL, params jsonb NOT NULL, is_default boolean NOT NULL,
     tab text NOT NULL, dim int NOT NULL);
 CREATE TABLE IF NOT EXISTS rag_lexical (tab text, version text, data bytea NOT NULL, PRIMARY KEY (tab, version));
+CREATE TABLE IF NOT EXISTS rag_retired (
+    tab text, node_id text, node jsonb NOT NULL, retired timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (tab, node_id));
 """
 
 
@@ -225,6 +228,7 @@ class PostgresStore:
         return report
 
     def _sync(self, connection, path, candidates, report: IngestReport, specs: list[ParserSpec], progress: bool) -> None:
+        connection.execute("DELETE FROM rag_retired WHERE retired < now() - %s * interval '1 second'", (RETIRED_KEEP_S,))
         old = self.manifest()
         old_files = (old or {}).get("files", {})
         fresh_model = old is not None and old["embed_model"] != self.config.embed_model
@@ -251,13 +255,13 @@ class PostgresStore:
                     self._put_file(connection, pdf)
                     for spec in kept:
                         tab = old["indexes"][spec.key]["table"]
-                        connection.execute(f"DELETE FROM {tab} WHERE file = %s", (pdf.name,))
+                        _retire(connection, tab, pdf.name)
                         self._copy_rows(connection, tab, pdf.name, nodes[spec.key][i])
             for name in report.removed:
                 with connection.transaction():
                     connection.execute("DELETE FROM rag_files WHERE name = %s", (name,))
                     for spec in kept:
-                        connection.execute(f"DELETE FROM {old['indexes'][spec.key]['table']} WHERE file = %s", (name,))
+                        _retire(connection, old["indexes"][spec.key]["table"], name)
         documents = self._documents(connection, current, read) if new else []
         built = [(s, self._nodes(s, documents, report, progress)) for s in new]
         with connection.transaction():  # new indexes, retired ones, and (without kept indexes) the files
@@ -464,6 +468,14 @@ def _array(vector: Any):
     import numpy as np
 
     return np.asarray(vector.to_numpy() if hasattr(vector, "to_numpy") else vector, dtype="float32")
+
+
+def _retire(connection, tab: str, name: str) -> None:
+    """Delete the rows of one file, keeping their nodes readable by id for a while: a query that read
+    a node of the old version may still ask for its parent or neighbours (auto-merging, rerank)."""
+    connection.execute(f"INSERT INTO rag_retired (tab, node_id, node) SELECT %s, node_id, node FROM {tab} "
+                       "WHERE file = %s ON CONFLICT (tab, node_id) DO NOTHING", (tab, name))
+    connection.execute(f"DELETE FROM {tab} WHERE file = %s", (name,))
 
 
 def _bm25_of(connection, tab: str, version: str):
