@@ -615,23 +615,22 @@ def cmd_sources(args: argparse.Namespace) -> int:
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
-    import shutil
-
     from rag.errors import ConfigError, InputError
-    from rag.stores.backends.local import OWN_NAMES
     from rag.stores.lock import writer_lock
 
     config = _config(args)
     if config.store != "local":
         raise ConfigError(f"rag reset knows the files of the local store only, not store {config.store!r}.")
     root = Path(config.storage_dir)
-    index_names = ["manifest.json", "cache", "indexes"]  # the manifest first: without it there is no index
-    names = index_names + (sorted(OWN_NAMES - set(index_names) - {".lock"}) if args.all else [])
-    present = [root / n for n in names if (root / n).exists()] + sorted(root.glob(".tmp-index-*"))
-    if not present:
+    if root.is_dir() and not (root / "manifest.json").exists() and not args.all:
+        print(f"Nothing to reset: no index in {root.resolve()}.")
+        return EXIT_OK
+    owned = _store_files(root, args.all)
+    if not owned:
         print(f"Nothing to reset in {root.resolve()}.")
         return EXIT_OK
-    listing = ", ".join(p.name + ("/" if p.is_dir() else "") for p in present)
+    listing = ", ".join(sorted({p.relative_to(root).parts[0] + ("/" if p.relative_to(root).parts[1:] else "")
+                                for p in owned}, key=lambda n: (n != "manifest.json", n)))
     if not args.yes:
         if not sys.stdin.isatty():
             raise InputError(f"rag reset would delete {listing} in {root.resolve()}: pass --yes to confirm.")
@@ -639,16 +638,38 @@ def cmd_reset(args: argparse.Namespace) -> int:
             print("Nothing deleted.")
             return EXIT_OK
     with writer_lock(root, config.lock_timeout):  # never under a running ingest
-        for path in present:
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
-    if [p.name for p in root.iterdir()] == [".lock"]:  # nothing of anyone's left: leave no trace
+        for path in sorted(owned, key=lambda p: p.name != "manifest.json"):  # the manifest first: no index
+            path.unlink(missing_ok=True)
+        for folder in sorted((d for d in root.rglob("*") if d.is_dir()), key=lambda d: -len(d.parts)):
+            if not any(folder.iterdir()):
+                folder.rmdir()
+    left = [p for p in root.rglob("*") if p.is_file() and p.name != ".lock"]
+    if not left:  # nothing of anyone's left: leave no trace
         (root / ".lock").unlink(missing_ok=True)
         root.rmdir()
-    print(f"Deleted {listing} in {root.resolve()}.")
+    runs = set(_store_files(root, evaluations=True)) if left else set()
+    foreign = sorted(str(p.relative_to(root)) for p in left if p not in runs)
+    print(f"Deleted {listing} in {root.resolve()}."
+          + (" Kept the evaluation runs (--all deletes them)." if runs else "")
+          + (f" Kept {len(foreign)} file(s) that are not the store's: {', '.join(foreign[:3])}." if foreign else ""))
     return EXIT_OK
+
+
+def _store_files(root: Path, evaluations: bool) -> list[Path]:
+    """The files the local store wrote in ``root``, by its own names (a user's file in there is not one)."""
+    from rag.stores.backends.local import CACHE_FILE, INDEX_DIR
+
+    files = [root / "manifest.json"] if (root / "manifest.json").is_file() else []
+    files += [f for f in (root / "cache").rglob("*") if f.is_file() and CACHE_FILE.fullmatch(f.name)]
+    for directory in (root / "indexes").glob("*"):
+        if INDEX_DIR.fullmatch(directory.name) and (directory / "stats.json").is_file():
+            files += [f for f in directory.rglob("*") if f.is_file()]
+    for tmp in root.glob(".tmp-index-*"):
+        files += [f for f in tmp.rglob("*") if f.is_file()] if tmp.is_dir() else [tmp]
+    if evaluations:
+        files += [root / n for n in ("evaluations.sqlite", "dashboard.log") if (root / n).is_file()]
+        files += [f for f in (root / "results").rglob("*") if f.is_file()]
+    return files
 
 
 def cmd_store(args: argparse.Namespace) -> int:

@@ -59,6 +59,7 @@ def test_sources_lists_files_pages_and_node_counts(indexed):
 
 def test_reset_needs_a_yes_and_deletes_only_what_the_store_wrote(indexed):
     (indexed / "my notes.txt").write_text("mine")
+    (indexed / "cache" / "mine.txt").write_text("also mine")  # inside a store folder, still not the store's
     (indexed / "evaluations.sqlite").write_text("runs")  # stands in for evaluation runs
     proc = rag("--storage-dir", str(indexed), "reset", stdin=subprocess.DEVNULL)
     assert proc.returncode == 2 and "pass --yes" in proc.stderr and (indexed / "manifest.json").exists()
@@ -66,12 +67,15 @@ def test_reset_needs_a_yes_and_deletes_only_what_the_store_wrote(indexed):
     proc = rag("reset", "--yes", "--storage-dir", str(indexed))
     assert proc.returncode == 0, proc.stderr
     assert "manifest.json, cache/, indexes/" in proc.stdout
-    assert sorted(p.name for p in indexed.iterdir() if p.name != ".lock") == ["evaluations.sqlite", "my notes.txt"]
+    assert "Kept the evaluation runs" in proc.stdout and "Kept 2 file(s) that are not the store's: cache/mine.txt, " \
+        "my notes.txt." in proc.stdout
+    assert sorted(str(p.relative_to(indexed)) for p in indexed.rglob("*") if p.is_file() and p.name != ".lock") \
+        == ["cache/mine.txt", "evaluations.sqlite", "my notes.txt"]
     assert rag("sources", "--storage-dir", str(indexed)).returncode == 2  # no index any more
 
     proc = rag("reset", "--yes", "--all", "--storage-dir", str(indexed))
     assert proc.returncode == 0 and "evaluations.sqlite" in proc.stdout
-    assert [p.name for p in indexed.iterdir() if p.name != ".lock"] == ["my notes.txt"]
+    assert sorted(p.name for p in indexed.iterdir() if p.name != ".lock") == ["cache", "my notes.txt"]
     assert "Nothing to reset" in rag("reset", "--yes", "--storage-dir", str(indexed)).stdout
 
 
