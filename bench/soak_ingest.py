@@ -181,8 +181,9 @@ def main() -> int:
         broken += not result["ok"]
         lost |= gone
         outcome = "killed" if run["killed"] else ("finished" if run["rc"] in (0, 1) else f"exit {run['rc']}")
+        new_file_in = result["ok"] and names[-1] in result["files"]  # this trial's new PDF: committed?
         trials.append({"trial": t + 1, "aim": aim, "kill_after_s": round(kill_after, 2), "outcome": outcome,
-                       "phase": run["phase"],
+                       "phase": run["phase"], "committed": new_file_in,
                        "loadable": result["ok"], "error": result["error"], "files": len(result["files"]),
                        "lost": sorted(gone)})
         log(f"trial {t + 1}: kill {kill_after:.1f}s after the {aim} mark -> {outcome} ({run['phase']}); "
@@ -206,12 +207,14 @@ def main() -> int:
     phases: dict[str, list[int]] = {}
     for trial in trials:
         counts = phases.setdefault(trial["phase"] if trial["outcome"] == "killed" else "(finished before the kill)",
-                                   [0, 0, 0])
+                                   [0, 0, 0, 0])
         counts[0] += 1
-        counts[1] += not trial["loadable"]
-        counts[2] += len(trial["lost"])
+        counts[1] += trial["committed"]
+        counts[2] += not trial["loadable"]
+        counts[3] += len(trial["lost"])
     print()
-    print(render("where the kills landed (last progress bar)", ["phase", "trials", "broken", "lost files"],
+    print(render("where the kills landed (last progress bar)",
+                 ["phase", "trials", "new PDF committed", "broken", "lost files"],
                  [[phase, *counts] for phase, counts in phases.items()], args.markdown))
     state.update({"trials": trials, "broken": broken, "lost": sorted(lost), "final_complete": complete,
                   "final_files": len(after["files"]), "pdfs": len(names), "calibration": calibration,
