@@ -213,7 +213,7 @@ class Config:
 
         out = self.as_dict()
         out["llm_model"] = model_name(self)
-        out["database_url"] = _mask_password(self.resolved_database_url)
+        out["database_url"] = mask_password(self.resolved_database_url)
         return out
 
     def to_toml(self, template: bool = False) -> str:
@@ -232,9 +232,10 @@ class Config:
             if template and value is not None:
                 line = f"# {line}"
             origin = self.origins.get(f.name)
-            if origin and not template:
-                line += f"  # from {origin}"
-            lines.append(line)
+            notes = [f"from {origin}"] if origin and not template else []
+            if isinstance(getattr(self, f.name), Path) and not template and not Path(value).is_absolute():
+                notes.append(f"= {Path(value).resolve()}")  # relative to where rag runs
+            lines.append(line + (f"  # {'; '.join(notes)}" if notes else ""))
         return "\n".join(lines) + "\n"
 
 
@@ -287,7 +288,8 @@ def _toml_value(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a TOML basic string
 
 
-def _mask_password(url: str) -> str:
+def mask_password(url: str) -> str:
+    """``scheme://user:***@host``: a database password is never printed or logged."""
     import re
 
     return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
