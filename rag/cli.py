@@ -348,7 +348,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             _table(["index", "nodes", "vectors"],
                    [[kind, f"{e['nodes']:,}", f"{e['vectors']:,}"] for kind, e in report.indexes.items()])
         for s in report.ignored:
-            print(f"  ignored {s}")
+            print(f"  {s}")
         if report.failed:
             print(f"\nSkipped {len(report.failed)} PDF(s):", file=sys.stderr)
             for s in report.failed:
