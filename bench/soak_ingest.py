@@ -1,13 +1,13 @@
 """Soak: kill -9 a multi-file `rag ingest` at random points, over and over, into one storage folder.
 
-    .venv/bin/python bench/soak_ingest.py                  # 20 trials (~10 min on 2 shared cores)
+    .venv/bin/python bench/soak_ingest.py                  # 20 trials (15-20 min on 2 shared cores)
     .venv/bin/python bench/soak_ingest.py --trials 5 --seed 7 --markdown
 
 Each trial adds one PDF and rewrites another, starts `rag ingest DOCS` in a subprocess and sends
 it SIGKILL at a random moment: odd trials uniformly over 1.5 times the work time of the last run
 that finished (counted from its first progress line, so the seconds spent importing torch are not
-the target), even trials uniformly over 1.5 times the stretch after the last embedding bar (writing
-the indexes and replacing the manifest), so that some runs commit and some die during the commit.
+the target), even trials uniformly over 1.5 times the stretch from the last embedding bar to the
+replacement of the manifest (writing the indexes, the commit), so that some die during the commit.
 After each kill the storage folder must hold a loadable index: every retriever kind answers a
 retrieve, and every file committed before the trial is still in the manifest and in the basic
 index (a file missing there is "lost"). A last run without a kill must then index every PDF.
@@ -88,8 +88,18 @@ def run_ingest(storage: Path, docs: Path, kill_after: float | None = None, aim: 
         for mark in marks.values():
             mark.set()  # the process ended: nothing more to wait for
 
+    def watch_manifest():
+        before = manifest_state(storage)
+        while proc.poll() is None:
+            if manifest_state(storage) != before:
+                seen_at["manifest"] = time.monotonic()
+                return
+            time.sleep(0.01)
+
     reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
+    watcher = threading.Thread(target=watch_manifest, daemon=True)
+    watcher.start()
     killed = False
     if kill_after is not None:
         marks[aim].wait(timeout=900)
@@ -101,10 +111,21 @@ def run_ingest(storage: Path, docs: Path, kill_after: float | None = None, aim: 
     proc.wait()
     ended = time.monotonic()
     reader.join(timeout=10)
-    return {"rc": proc.returncode, "killed": killed, "phase": last_phase("".join(tail)), "seconds": ended - started,
+    watcher.join(timeout=10)
+    phase = "after the commit (clean-up)" if "manifest" in seen_at else last_phase("".join(tail))
+    return {"rc": proc.returncode, "killed": killed, "phase": phase, "seconds": ended - started,
             "work_seconds": ended - seen_at.get("work", started),
-            "commit_seconds": ended - seen_at["commit"] if "commit" in seen_at else None,
+            "commit_seconds": (seen_at.get("manifest", ended) - seen_at["commit"]) if "commit" in seen_at else None,
             "stderr_tail": "".join(tail)[-1500:]}
+
+
+def manifest_state(storage: Path) -> tuple[int, int] | None:
+    """(inode, mtime) of the manifest: it changes when an ingest commits (the manifest is replaced)."""
+    try:
+        info = (storage / "manifest.json").stat()
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns
 
 
 def last_phase(stderr: str) -> str:
@@ -162,9 +183,9 @@ def main() -> int:
     write_doc(docs, 0, version=1)
     calibration = run_ingest(storage, docs, kill_after=None)
     assert calibration["rc"] == 0, calibration["stderr_tail"]
-    expected = {"work": calibration["work_seconds"], "commit": calibration["commit_seconds"] or 5.0}
+    expected = {"work": calibration["work_seconds"], "commit": max(calibration["commit_seconds"] or 1.0, 0.2)}
     log(f"a full ingest: {calibration['seconds']:.1f}s; from its first progress line {expected['work']:.1f}s, "
-        f"from its last embedding to its exit {expected['commit']:.1f}s")
+        f"from its last embedding bar to the manifest's replacement {expected['commit']:.2f}s")
 
     trials, lost, broken = [], set(), 0
     committed = check(storage)["files"]
@@ -175,7 +196,7 @@ def main() -> int:
         kill_after = rng.uniform(0, WINDOW * expected[aim])
         run = run_ingest(storage, docs, kill_after=kill_after, aim=aim)
         if not run["killed"]:
-            expected = {"work": run["work_seconds"], "commit": run["commit_seconds"] or expected["commit"]}
+            expected = {"work": run["work_seconds"], "commit": max(run["commit_seconds"] or expected["commit"], 0.2)}
         result = check(storage)
         gone = committed - result["files"] if result["ok"] else set()
         broken += not result["ok"]
