@@ -15,12 +15,11 @@ from __future__ import annotations
 from typing import Any, List, Optional
 
 from llama_index.core.bridge.pydantic import Field
-from llama_index.core.schema import MetadataMode, NodeRelationship, NodeWithScore, QueryBundle
+from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 
 from rag.embedding import embed_query, embed_texts
-
-MAX_WINDOW_STEPS = 16  # a window never spans more sentences than this on either side
+from rag.retrieval.members import members
 
 
 class EmbeddingRerank(BaseNodePostprocessor):
@@ -66,41 +65,9 @@ class EmbeddingRerank(BaseNodePostprocessor):
         if self.parts is None or self.parts.vectors is None:
             return None
         try:
-            rows = self.parts.vectors.get(self._members(node))
+            rows = self.parts.vectors.get(members(node, self.parts.storage.docstore))
         except KeyError:
             return None
         mean = rows.mean(axis=0)
         norm = float(np.linalg.norm(mean))
         return mean / norm if norm else None
-
-    def _members(self, node: Any) -> list[str]:
-        """The ids of the embedded nodes whose text makes up ``node``'s final text."""
-        window = node.metadata.get("window")
-        if window is not None:  # a sentence-window node: its neighbours inside the window
-            return [node.node_id, *self._neighbours(node, NodeRelationship.PREVIOUS, window),
-                    *self._neighbours(node, NodeRelationship.NEXT, window)]
-        children = node.relationships.get(NodeRelationship.CHILD)
-        if not children:
-            return [node.node_id]
-        leaves: list[str] = []
-        for child in children:  # a merged parent: every leaf under it
-            leaves.extend(self._members(self._node(child.node_id)))
-        return leaves
-
-    def _neighbours(self, node: Any, direction: NodeRelationship, window: str) -> list[str]:
-        found, current = [], node
-        for _ in range(MAX_WINDOW_STEPS):
-            link = current.relationships.get(direction)
-            if link is None:
-                break
-            current = self._node(link.node_id)
-            if current.metadata.get("original_text", "\0") not in window:
-                break
-            found.append(current.node_id)
-        return found
-
-    def _node(self, node_id: str) -> Any:
-        try:
-            return self.parts.storage.docstore.get_node(node_id)
-        except (KeyError, ValueError):
-            raise KeyError(node_id) from None

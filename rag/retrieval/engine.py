@@ -34,7 +34,7 @@ def build_retrieval(spec: RetrieverSpec, parts: IndexParts, config: Any) -> tupl
     params = spec.values
     first_stage = MODES.get(params["mode"]).make(parts, params)
     retriever, postprocessors = spec.kind_plugin.retriever(first_stage, parts.storage, params)
-    postprocessors.append(DistinctText())  # the same passage never takes two of the LLM's slots
+    postprocessors.append(DistinctText(docstore=parts.storage.docstore))  # no passage takes two of the LLM's slots
     if params.get("rerank_top_n"):
         rerank = make_reranker(config, params["rerank_top_n"], parts)
         if rerank is not None:
