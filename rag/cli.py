@@ -547,7 +547,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     else:  # the same table as `rag eval` prints, from the stored records
         from rag.evaluation.ranking import display, shown_columns
 
-        print(display(table, shown_columns(table, first=("rank", "retriever", "llm", "judge", "records"))))
+        print(display(table, shown_columns(table, first=("rank", "retriever", "llm", "judge", "questions", "records"))))
     return EXIT_OK
 
 

@@ -76,6 +76,12 @@ def test_rerun_takes_answers_and_judgements_from_the_cache(served, tmp_path):
     run(app, tmp_path, "off", cache=False)
     assert reply.calls == 2 * len(QUESTIONS)
 
+    from rag.evaluation import leaderboard
+
+    [stored] = leaderboard(app.config).to_dict(orient="records")
+    assert stored["records"] == 3 * len(QUESTIONS)  # three runs recorded ...
+    assert stored["questions"] == stored["triad_n"] == len(QUESTIONS)  # ... but each question counts once
+
 
 def test_workers_answer_in_parallel_in_question_order(served, tmp_path):
     app, reply = served

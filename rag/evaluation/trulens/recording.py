@@ -216,6 +216,7 @@ def stored_rows(config: Any, app_name: str | None = None) -> Any:
             rows[column] = None
     unscored = rows[list(SCORE_COLUMNS.values())].isna().any(axis=1)
     rows["error"] = unscored.map(lambda bad: "not scored" if bad else None)
+    rows["ts"] = records["ts"].values if "ts" in records else range(len(rows))
     return rows.reset_index(drop=True)
 
 
@@ -223,8 +224,9 @@ def stored_leaderboard(config: Any, app_name: str | None = None) -> Any:
     """The leaderboard of every app version in the TruLens database: the same table as ``evaluate``
     builds (means, intervals, reference metrics, vs_best), from the stored records.
 
-    ``records`` counts each version's records; ``errors`` those without all three triad scores,
-    which are left out of every mean.
+    Each question counts once per version, by its latest record (a re-run adds records, not
+    evidence); ``records`` counts all of them. ``errors``: questions whose latest record lacks a
+    triad score, left out of every mean.
     """
     import pandas as pd
 
@@ -234,11 +236,14 @@ def stored_leaderboard(config: Any, app_name: str | None = None) -> Any:
     if rows.empty:
         return pd.DataFrame(columns=["rank", "app_name", "version", "retriever", "llm", "judge", *SCORE_COLUMNS.values(),
                                      "triad", "latency_s", "records"])
-    board = from_rows(rows.drop(columns=["app_name", "llm"]))
+    counts = rows.groupby("version").size()
+    # A question evaluated twice (a re-run) counts once, by its latest record: repeats are not new evidence.
+    latest = rows.sort_values("ts", kind="mergesort").drop_duplicates(["app_name", "version", "question"], keep="last")
+    board = from_rows(latest.drop(columns=["app_name", "llm", "ts"]))
     first = rows.drop_duplicates("version").set_index("version")
     board.insert(1, "app_name", board["version"].map(first["app_name"]))
     board.insert(4, "llm", board["version"].map(first["llm"]))
-    board["records"] = board["questions"]
+    board["records"] = board["version"].map(counts).astype(int)
     return board
 
 
