@@ -137,21 +137,24 @@ def main() -> None:
     parser.add_argument("--datasets", default="hotpotqa,sec10q")
     parser.add_argument("--kinds", default="basic,sentence_window,auto_merging")
     parser.add_argument("--no-default-rows", action="store_true")
+    parser.add_argument("--work", help="keep corpora and indexes in this folder and reuse them on the next run "
+                                       "(ingest is then incremental: only retrieval is re-measured)")
     args = parser.parse_args()
 
     results: dict[str, Any] = {"machine": machine_state(), "split": args.split, "datasets": {}}
-    work = Path(tempfile.mkdtemp(prefix="rag-bench-modes-"))
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="rag-bench-modes-"))
     try:
         for dataset in args.datasets.split(","):
-            corpus = work / dataset
-            corpus.mkdir()
+            size = args.questions if dataset == "hotpotqa" else args.sec_files
+            corpus = work / f"{dataset}-{args.split}-{size}"
+            corpus.mkdir(parents=True, exist_ok=True)
             items = hotpotqa_items(args.split, args.questions, corpus) if dataset == "hotpotqa" \
                 else sec_items(args.sec_files, corpus)
             metric = "both" if dataset == "hotpotqa" else "hit"
             rows, ingests = [], []
             for embedder in args.embedders.split(","):
                 log(f"{dataset}: ingesting {len(list(corpus.glob('*.pdf')))} PDFs with {embedder}")
-                app, info = ingest(embedder, corpus, work / f"storage-{dataset}-{embedder}")
+                app, info = ingest(embedder, corpus, work / f"storage-{corpus.name}-{embedder}")
                 ingests.append(info)
                 apps = {name: RAG(app.config.replace(reranker=name), progress=False) for name in RERANKERS}
                 for kind in args.kinds.split(","):
@@ -172,7 +175,8 @@ def main() -> None:
             print("\ningest: " + "; ".join(f"{i['embedder']} {i['embedded']} nodes {i['wall_s']} s wall "
                                            f"{i['cpu_s']} s CPU" for i in ingests), flush=True)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
     write_results(ROOT / "bench" / "results" / f"retrieval_modes-{args.split}.json", results)
 
 
