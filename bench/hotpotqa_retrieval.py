@@ -265,7 +265,9 @@ def main(argv: list[str] | None = None) -> None:
             log(f"{kind}: {time.perf_counter() - t0:.1f} s")
         end_state = machine_state()
 
-        print(f"HotpotQA dev (distractor), first {len(items)} questions; corpus = all their paragraphs: "
+        split = dataset_path(args).name.removesuffix(".jsonl").removesuffix("_questions")
+        print(f"HotpotQA {split} (distractor, {dataset_path(args)}), first {len(items)} questions; "
+              f"corpus = all their paragraphs: "
               f"{len(files)} one-paragraph PDFs; gold = the 2 supporting paragraphs' files.")
         print(f"Ingest {ingest_s:.1f} s; retrieval = app.retrieve (no LLM), latency after one warm-up call.")
         print(render(results, args.markdown))
