@@ -28,7 +28,8 @@ class EvaluationCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
-        self._db.execute("CREATE TABLE IF NOT EXISTS entries (kind TEXT, key TEXT, value TEXT, PRIMARY KEY (kind, key))")
+        self._db.execute("CREATE TABLE IF NOT EXISTS entries "
+                         "(kind TEXT, key TEXT, value TEXT, PRIMARY KEY (kind, key))")
         self._db.commit()
         self.hits = {"answer": 0, "judgement": 0}
         self.misses = {"answer": 0, "judgement": 0}

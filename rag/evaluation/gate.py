@@ -80,7 +80,8 @@ def parse_thresholds(items: dict[str, float] | Sequence[str] | None) -> dict[str
         for item in items:
             match = GATE_RE.match(str(item))
             if not match:
-                raise ConfigError(f"--fail-under {item!r}: write METRIC=VALUE, e.g. groundedness=0.7 or hit_rate@5=0.8.")
+                raise ConfigError(f"--fail-under {item!r}: write METRIC=VALUE, e.g. groundedness=0.7 "
+                                  "or hit_rate@5=0.8.")
             pairs.append((match["metric"], match["value"]))
     out = {}
     for metric, value in pairs:

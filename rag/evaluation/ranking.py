@@ -139,7 +139,8 @@ def interval_text(board: pd.DataFrame, metric: str) -> list[str]:
 def shown_columns(board: pd.DataFrame, first: Sequence[str] = ("rank", "retriever", "judge", "questions")) -> list[str]:
     """What a printed leaderboard shows: ``first``, then contexts, scores, hit_rate@k for the board's cut-offs,
     own-k hit rate and MRR, latency, errors and vs_best."""
-    ks = sorted(int(m.group(2)) for m in map(CUTOFF_RE.match, map(str, board.columns)) if m and m.group(1) == "hit_rate")
+    matches = (CUTOFF_RE.match(str(c)) for c in board.columns)
+    ks = sorted(int(m.group(2)) for m in matches if m and m.group(1) == "hit_rate")
     return [*first, "contexts", *TRIAD, "triad", "correctness", *(f"hit_rate@{k}" for k in ks), "hit_rate", "mrr",
             "latency_s", "errors", "vs_best"]
 

@@ -234,8 +234,8 @@ def stored_leaderboard(config: Any, app_name: str | None = None) -> Any:
 
     rows = stored_rows(config, app_name)
     if rows.empty:
-        return pd.DataFrame(columns=["rank", "app_name", "version", "retriever", "llm", "judge", *SCORE_COLUMNS.values(),
-                                     "triad", "latency_s", "records"])
+        return pd.DataFrame(columns=["rank", "app_name", "version", "retriever", "llm", "judge",
+                                     *SCORE_COLUMNS.values(), "triad", "latency_s", "records"])
     counts = rows.groupby("version").size()
     # A question evaluated twice (a re-run) counts once, by its latest record: repeats are not new evidence.
     latest = rows.sort_values("ts", kind="mergesort").drop_duplicates(["app_name", "version", "question"], keep="last")
