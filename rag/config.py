@@ -25,7 +25,7 @@ ENV_PREFIX = "RAG_"
 CONFIG_FILE = "rag.toml"  # read from the working directory when no file is named
 # RAG_* variables that are read elsewhere, not settings: never warned about.
 OTHER_ENV = {"RAG_CONFIG", "RAG_DATASETS", "RAG_NOTEBOOK_CELL_TIMEOUT", "RAG_NOTEBOOK_QUESTIONS",
-             "RAG_LLAMACPP_VERBOSITY"}
+             "RAG_LLAMACPP_VERBOSITY", "RAG_DASHBOARD_DATABASE_URL"}
 
 
 class ConfigWarning(UserWarning):
