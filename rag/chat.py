@@ -39,6 +39,7 @@ HELP = """Commands:
   /quit              leave (also Ctrl-D)
 Anything else is a question; follow-ups may refer to earlier answers."""
 
+CONDENSE_TOKENS = 64
 MAX_STANDALONE_CHARS = 500  # a condensation longer than this is rambling: keep the user's words
 
 
@@ -73,7 +74,10 @@ class Chat:
         history = "\n".join(f"User: {t.standalone}\nAssistant: {t.result.answer}"
                             for t in self.turns[-self.history_turns:])
         prompt = CONDENSE_PROMPT.format(history=history, question=question)
-        text = self.app.llm.chat([ChatMessage(role=MessageRole.USER, content=prompt)]).message.content or ""
+        # One short line is wanted: a small token cap keeps a follow-up from paying for a second answer.
+        reply = self.app.llm.chat([ChatMessage(role=MessageRole.USER, content=prompt)], max_tokens=CONDENSE_TOKENS,
+                                  temperature=0.0)
+        text = reply.message.content or ""
         lines = [line.strip().strip('"').strip() for line in text.strip().splitlines() if line.strip()]
         rewritten = lines[0].removeprefix("Standalone question:").strip() if lines else ""
         return rewritten if 0 < len(rewritten) <= MAX_STANDALONE_CHARS else question
