@@ -102,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--judge", choices=JUDGES.names(), help="triad judge (default: config, local): "
                    + _choices_help(JUDGES))
     p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--grid", metavar="FILE", help="TOML sweep, e.g. [sentence_window] window_size = [1, 3, 5]; "
+                   "adds to -r")
     p.add_argument("--at", default="1,3,5", metavar="K,K", help="retrieval cut-offs for hit_rate@K / ndcg@K "
                    "(default 1,3,5), beside each retriever's own k")
     p.add_argument("--fail-under", action="append", default=[], metavar="METRIC=MIN",
@@ -412,11 +414,13 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from rag.evaluation.gate import gate_cutoffs, parse_thresholds
     from rag.evaluation.run import cutoffs, evaluate
+    from rag.evaluation.sweep import grid_specs
 
     gates = parse_thresholds(args.fail_under)  # bad thresholds fail before any model loads
     at = cutoffs([*cutoffs(args.at), *gate_cutoffs(gates)])
+    retrievers = [*(args.retrievers or []), *(grid_specs(args.grid) if args.grid else [])]
     app = _app(args)
-    results = evaluate(app, args.questions, retrievers=args.retrievers or None, judge=args.judge,
+    results = evaluate(app, args.questions, retrievers=retrievers or None, judge=args.judge,
                        progress=not args.json, output_dir=args.output, limit=args.limit, at=at,
                        cache=not args.no_cache, workers=args.workers)
     summary = results.failure_summary()

@@ -9,6 +9,7 @@ on the same questions, so :func:`best_line` can say whether the best is really b
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any, Iterable
 
 from rag.errors import ConfigError
@@ -32,6 +33,49 @@ def expand(specs: Iterable[Any]) -> list[Any]:
         for combination in itertools.product(*choices):
             out.append(f"{kind}:" + ",".join(f"{k}={v}" for k, v in combination))
     return out
+
+
+def grid_specs(path: str | Path) -> list[str]:
+    """Sweep specs from a TOML grid file, one table per retriever kind, a list per swept parameter::
+
+        [sentence_window]
+        window_size = [1, 3, 5]
+
+        [auto_merging]
+        chunk_sizes = [[2048, 512], [2048, 512, 128]]
+
+    A list holds the alternatives, so a list-valued parameter is a list of lists. An empty table
+    (``[basic]``) is that kind with its defaults.
+    """
+    import tomllib
+
+    path = Path(path)
+    try:
+        grid = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"Grid file {path} does not exist.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Grid file {path}: not valid TOML ({exc}).") from None
+    specs = []
+    for kind, params in grid.items():
+        if not isinstance(params, dict):
+            raise ConfigError(f"Grid file {path}: {kind} must be a table, e.g. [{kind}] then key = [values].")
+        parts = []
+        for key, values in params.items():
+            options = values if isinstance(values, list) else [values]  # a list is always the alternatives
+            parts.append(f"{key}=" + "|".join(_value(v) for v in options))
+        specs.append(f"{kind}:{','.join(parts)}" if parts else kind)
+    if not specs:
+        raise ConfigError(f"Grid file {path} names no retriever: add e.g. [sentence_window] window_size = [1, 3].")
+    return specs
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, list):  # a list-valued parameter, e.g. chunk_sizes
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
 
 
 def best_line(board: Any) -> str | None:

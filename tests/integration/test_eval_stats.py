@@ -129,6 +129,24 @@ def test_cli_fail_under_exits_4_with_a_verdict(app, capsys, tmp_path):
     assert "--fail-under speed: unknown metric" in capsys.readouterr().err
 
 
+def test_cli_grid_file_sweeps(app, capsys, tmp_path):
+    from rag.cli import main
+
+    grid = tmp_path / "grid.toml"
+    grid.write_text("[basic]\ntop_k = [1, 2]\n")
+    common = ["--storage-dir", str(app.config.storage_dir), "--llm-provider", "openai_like",
+              "--llm-base-url", app.config.llm_base_url, "--llm-model", "fake", "eval", "-q", str(SAMPLE),
+              "--limit", "2", "--judge", "lexical", "--output", str(tmp_path / "out")]
+    assert main([*common, "--grid", str(grid), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert sorted(row["contexts"] for row in data["leaderboard"]) == [1.0, 2.0]
+    assert data["best"].startswith("best: basic[") and "than the runner-up" in data["best"]
+
+    grid.write_text("[basic\n")
+    assert main([*common, "--grid", str(grid)]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
+
+
 def test_cli_leaderboard_prints_the_stored_table(app, results, capsys):
     from rag.cli import main
 

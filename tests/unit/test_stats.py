@@ -131,3 +131,22 @@ def test_sweep_expands_every_combination():
     assert len(expand(["basic:top_k=2|4,rerank_top_n=1|2"])) == 4
     with pytest.raises(ConfigError, match="empty alternative"):
         expand(["basic:top_k=2||4"])
+
+
+def test_grid_file_expands_like_the_spec_syntax(tmp_path):
+    from rag.evaluation.sweep import grid_specs
+
+    grid = tmp_path / "grid.toml"
+    grid.write_text("[basic]\n\n[sentence_window]\nwindow_size = [1, 3]\n\n"
+                    "[auto_merging]\nchunk_sizes = [[2048, 512], [2048, 512, 128]]\nrerank_top_n = 4\n")
+    specs = grid_specs(grid)
+    assert specs == ["basic", "sentence_window:window_size=1|3",
+                     "auto_merging:chunk_sizes=2048,512|2048,512,128,rerank_top_n=4"]
+    assert expand(specs)[1:] == ["sentence_window:window_size=1", "sentence_window:window_size=3",
+                                 "auto_merging:chunk_sizes=2048,512,rerank_top_n=4",
+                                 "auto_merging:chunk_sizes=2048,512,128,rerank_top_n=4"]
+    grid.write_text("[sentence_window\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        grid_specs(grid)
+    with pytest.raises(ConfigError, match="does not exist"):
+        grid_specs(tmp_path / "none.toml")
