@@ -73,24 +73,30 @@ class OnnxEncoder:
 
     def __init__(self, source: str, cache_dir: Path, threads: int):
         import onnxruntime
-        from transformers import AutoTokenizer
+        from tokenizers import Tokenizer  # the fast tokenizer alone: no torch or transformers at query time
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(str(cached_onnx(source, cache_dir)), options,
                                                     providers=["CPUExecutionProvider"])
-        self.tokenizer = AutoTokenizer.from_pretrained(source)
         config = Path(source) / "sentence_bert_config.json"
-        self.max_length = json.loads(config.read_text()).get("max_seq_length", 256) if config.is_file() else 256
+        max_length = json.loads(config.read_text()).get("max_seq_length", 256) if config.is_file() else 256
+        self.tokenizer = Tokenizer.from_file(str(Path(source) / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length)
+        pad = self.tokenizer.padding or {}
+        self.tokenizer.enable_padding(pad_id=pad.get("pad_id", 0), pad_token=pad.get("pad_token", "[PAD]"))
 
     def __call__(self, texts: list[str], is_query: bool = False) -> Any:
         import numpy as np
 
         if not texts:
             return np.zeros((0, 0), dtype="float32")
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
-        feed = {i.name: batch[i.name].astype("int64") for i in self.session.get_inputs()}
+        encoded = self.tokenizer.encode_batch(list(texts))
+        batch = {"input_ids": np.array([e.ids for e in encoded], dtype="int64"),
+                 "attention_mask": np.array([e.attention_mask for e in encoded], dtype="int64"),
+                 "token_type_ids": np.array([e.type_ids for e in encoded], dtype="int64")}
+        feed = {i.name: batch[i.name] for i in self.session.get_inputs()}
         hidden = self.session.run(None, feed)[0]
         mask = batch["attention_mask"][..., None].astype("float32")
         return (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
