@@ -8,7 +8,7 @@
 
 from typing import Any
 
-__all__ = ["RAG", "Config", "QueryResult", "Source", "RagError"]
+__all__ = ["RAG", "Chat", "Config", "QueryResult", "Source", "RagError"]
 __version__ = "0.1.0"
 
 
@@ -18,6 +18,10 @@ def __getattr__(name: str) -> Any:
         from rag import app
 
         return getattr(app, name)
+    if name == "Chat":
+        from rag.chat import Chat
+
+        return Chat
     if name == "Config":
         from rag.config import Config
 
