@@ -2,9 +2,11 @@
 read-only docstore, so the retriever kinds run on it unchanged.
 
 Each query is one SQL statement, so it sees every file either before or after that file's ingest
-transaction, never half of it. ``borrow()`` lends an open autocommit connection (a context manager).
-Nodes come back with their text (``stores_text``): no docstore
-round trip for the first stage; auto-merging asks the docstore for parents by id.
+transaction, never half of it. Nodes come back with their text (``stores_text``): no docstore round
+trip for the first stage; window neighbours and auto-merging parents are looked up by id, through
+a cache (a node id names one version of a node, so cached entries never go stale), and still found
+for a while after an ingest replaced them (``rag_retired``). ``borrow()`` lends an open autocommit
+connection (a context manager).
 """
 
 from __future__ import annotations
@@ -21,9 +23,37 @@ from pydantic import PrivateAttr
 # HNSW index (approximate, recall measured in bench/store_scale.py).
 EXACT_BELOW = 20_000
 HNSW_EF_SEARCH = 100
-# The nodes of this thread's latest BM25 hits, read in the same snapshot as the BM25 index, so
-# the docstore lookup that follows finds them even if an ingest swaps their file meanwhile.
-_PREFETCHED = threading.local()
+CACHE_SIZE = 50_000  # nodes kept in memory by id (all tables together)
+
+
+class NodeCache:
+    """Node JSON by (table, node id). A node id names one version of one node (ids are new for
+    every file version), so an entry never goes stale; only the least recently used are dropped."""
+
+    def __init__(self, size: int = CACHE_SIZE):
+        from collections import OrderedDict
+
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, table: str, node_id: str) -> Optional[dict]:
+        with self._lock:
+            node = self._items.get((table, node_id))
+            if node is not None:
+                self._items.move_to_end((table, node_id))
+            return node
+
+    def put(self, table: str, rows: Any) -> None:
+        with self._lock:
+            for node_id, node in rows:
+                self._items[(table, node_id)] = node
+                self._items.move_to_end((table, node_id))
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+NODES = NodeCache()
 
 
 class PgVectorStore(BasePydanticVectorStore):
@@ -54,15 +84,16 @@ class PgVectorStore(BasePydanticVectorStore):
         import numpy as np
 
         vector = np.asarray(query.query_embedding, dtype="float32")
-        with self._borrow() as connection, connection.transaction():
-            if self._exact:
-                connection.execute("SET LOCAL enable_indexscan = off")
-            else:
-                connection.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, query.similarity_top_k)}")
-            rows = connection.execute(
-                f"SELECT node, -(embedding <#> %s) FROM {self.table} WHERE embedding IS NOT NULL "
-                "ORDER BY embedding <#> %s LIMIT %s",
-                (vector, vector, query.similarity_top_k)).fetchall()
+        with self._borrow() as connection:
+            with connection.transaction():
+                if self._exact:
+                    connection.execute("SET LOCAL enable_indexscan = off")
+                else:
+                    connection.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, query.similarity_top_k)}")
+                rows = connection.execute(
+                    f"SELECT node, -(embedding <#> %s) FROM {self.table} WHERE embedding IS NOT NULL "
+                    "ORDER BY embedding <#> %s LIMIT %s",
+                    (vector, vector, query.similarity_top_k)).fetchall()
         nodes = [json_to_doc(node) for node, _ in rows]
         return VectorStoreQueryResult(nodes=nodes, similarities=[float(s) for _, s in rows],
                                       ids=[n.node_id for n in nodes])
@@ -78,14 +109,17 @@ class PgNodeKV(BaseKVStore):
     def get(self, key: str, collection: str = DEFAULT_COLLECTION) -> Optional[dict]:
         if not collection.endswith("/data"):
             return None  # ref-doc info and metadata collections: not kept
-        prefetched = getattr(_PREFETCHED, "nodes", {}).get(self.table, {})
-        if key in prefetched:
-            return prefetched[key]
+        node = NODES.get(self.table, key)
+        if node is not None:
+            return node
         with self._borrow() as connection:  # a node replaced by an ingest since the query began: retired
             row = connection.execute(f"SELECT node FROM {self.table} WHERE node_id = %s UNION ALL "
                                      "SELECT node FROM rag_retired WHERE tab = %s AND node_id = %s LIMIT 1",
                                      (key, self.table, key)).fetchone()
-        return row[0] if row else None
+        if row is None:
+            return None
+        NODES.put(self.table, [(key, row[0])])
+        return row[0]
 
     def get_all(self, collection: str = DEFAULT_COLLECTION) -> Dict[str, dict]:
         if not collection.endswith("/data"):
@@ -115,9 +149,9 @@ class PgNodeKV(BaseKVStore):
 class PgLexical:
     """BM25 over the embedded nodes of ``table``, always of the version the database holds now.
 
-    Each search reads, in one snapshot, the version of the files, the BM25 index of that version
-    (stored bytes, or built from the table while an ingest is between two files) and the nodes of
-    the hits. ``load_version(connection)`` -> (version, Bm25Index) is the store's.
+    Each search reads, in one snapshot, the version of the files and the BM25 index of that version
+    (stored bytes, or built from the table while an ingest is between two files). A hit's node that
+    an ingest replaces right after is still found by id (``rag_retired``). ``load_version(connection)`` -> (version, Bm25Index) is the store's.
     """
 
     def __init__(self, table: str, borrow: Callable[[], Any], version_of: Callable[[Any], str],
@@ -138,14 +172,7 @@ class PgLexical:
     def search(self, query: str, top_k: int) -> list[tuple[str, float]]:
         with self._borrow() as connection, connection.transaction():
             connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            hits = self._current(connection).search(query, top_k)
-            rows = connection.execute(f"SELECT node_id, node FROM {self.table} WHERE node_id = ANY(%s)",
-                                      ([i for i, _ in hits],)).fetchall()
-        nodes = getattr(_PREFETCHED, "nodes", None)
-        if nodes is None:
-            nodes = _PREFETCHED.nodes = {}
-        nodes[self.table] = dict(rows)
-        return hits
+            return self._current(connection).search(query, top_k)
 
 
 def index_over(table: str, borrow: Callable[[], Any], vectors: int, embed_model: Any):
