@@ -15,8 +15,9 @@ Kept only when (otherwise dropped, and counted under the reason):
 - ``not answerable from its evidence``: at least ``EVIDENCE_RECALL`` of the answer's content words
   are in the passage(s);
 - ``leaks the answer``: the question contains at most ``LEAK_RECALL`` of the answer's content words;
-- ``no number in the answer`` (numeric) / ``does not use both passages`` (multi: each passage
-  shares a content word with the answer that the other passage lacks);
+- ``refers to the passage``: "the passage" / "this text" means nothing to a retriever;
+- ``no number in the answer`` (numeric) / ``does not use both passages`` (multi: question and
+  answer take at least ``MULTI_WORDS`` content words from each passage that the other lacks);
 - ``near duplicate``: MiniLM cosine to a kept question below ``DUPLICATE_COSINE``.
 """
 
@@ -41,6 +42,7 @@ MIN_WORDS, MAX_WORDS = 30, 180
 EVIDENCE_RECALL = 0.7
 LEAK_RECALL = 0.6
 DUPLICATE_COSINE = 0.9
+MULTI_WORDS = 2  # content words a two-passage question must take from each passage (and not the other)
 ATTEMPTS_PER_QUESTION = 3
 
 SYSTEM = "You write exam questions about documents. Follow the format exactly."
@@ -149,10 +151,12 @@ def check(kind: str, question: str, answer: str, evidence: list[Passage]) -> str
         return "leaks the answer"
     if kind == "numeric" and not re.search(r"\d", answer):
         return "no number in the answer"
+    if re.search(r"\b(the|this|that) (passage|text|excerpt)s?\b", f"{question} {answer}", re.I):
+        return "refers to the passage"  # meaningless once the question is asked of the whole corpus
     if kind == "multi":
         a, b = (set(tokens(p.text)) for p in evidence)
         used = set(tokens(question + " " + answer))
-        if not (used & (a - b)) or not (used & (b - a)):
+        if len(used & (a - b)) < MULTI_WORDS or len(used & (b - a)) < MULTI_WORDS:
             return "does not use both passages"
     return None
 

@@ -35,6 +35,11 @@ def test_kept_question():
     ("numeric", "Who must give a certificate after some days of absence?", "employees medical certificate", [A],
      "no number in the answer"),
     ("multi", "How many sick days do full-time staff get?", "10 working days", [A, B], "does not use both passages"),
+    ("multi", "How many sick days do staff get, and who approves claims?", "10 working days", [A, B],
+     "does not use both passages"),  # one word of B is not enough
+    ("single", "What must the README contain?", "the eight fields listed in the passage", [A],
+     "not answerable from its evidence"),
+    ("single", "What does this passage say about sick leave days?", "10 working days", [A], "refers to the passage"),
 ])
 def test_dropped_questions_name_the_reason(kind, question, answer, evidence, reason):
     assert check(kind, question, answer, evidence) == reason
