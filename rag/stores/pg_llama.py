@@ -12,6 +12,7 @@ connection (a context manager).
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Callable, Dict, List, Optional
 
 from llama_index.core.storage.docstore.utils import json_to_doc
@@ -24,6 +25,18 @@ from pydantic import PrivateAttr
 EXACT_BELOW = 20_000
 HNSW_EF_SEARCH = 100
 CACHE_SIZE = 50_000  # nodes kept in memory by id (all tables together)
+# Hybrid retrieval runs a dense query, then a BM25 search, as two statements: an ingest may swap
+# a file between them. Each dense query pins, for its thread, the file versions of its hits; a BM25
+# search that soon after drops hits from another version of those files, so one result never
+# mixes two versions of a file.
+PIN_S = 2.0
+_PINS = threading.local()
+
+
+def _file_version(node: Any) -> tuple[str, str]:
+    """(file, version) of a node: its source document's id is ``<file>@<sha256 prefix>``."""
+    file, _, version = (node.ref_doc_id or "").rpartition("@")
+    return file, version
 
 
 class NodeCache:
@@ -95,6 +108,7 @@ class PgVectorStore(BasePydanticVectorStore):
                     "ORDER BY embedding <#> %s LIMIT %s",
                     (vector, vector, query.similarity_top_k)).fetchall()
         nodes = [json_to_doc(node) for node, _ in rows]
+        setattr(_PINS, self.table, (time.monotonic(), dict(_file_version(n) for n in nodes)))
         return VectorStoreQueryResult(nodes=nodes, similarities=[float(s) for _, s in rows],
                                       ids=[n.node_id for n in nodes])
 
@@ -158,6 +172,7 @@ class PgLexical:
                  load_version: Callable[[Any, str], Any]):
         self.table = table
         self._borrow, self._version_of, self._load_version = borrow, version_of, load_version
+        self._nodes = PgNodeKV(table, borrow)
         self._version: str | None = None
         self._bm25: Any = None
         self._lock = threading.Lock()
@@ -172,7 +187,18 @@ class PgLexical:
     def search(self, query: str, top_k: int) -> list[tuple[str, float]]:
         with self._borrow() as connection, connection.transaction():
             connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            return self._current(connection).search(query, top_k)
+            hits = self._current(connection).search(query, top_k)
+        pinned_at, versions = getattr(_PINS, self.table, (0.0, {}))
+        setattr(_PINS, self.table, (0.0, {}))
+        if time.monotonic() - pinned_at > PIN_S:
+            return hits
+        kept = []
+        for node_id, score in hits:
+            node = self._nodes.get(node_id, "docstore/data")
+            file, version = _file_version(json_to_doc(node)) if node else ("", "")
+            if versions.get(file, version) == version:
+                kept.append((node_id, score))
+        return kept
 
 
 def index_over(table: str, borrow: Callable[[], Any], vectors: int, embed_model: Any):

@@ -194,6 +194,29 @@ def test_pgvector_interrupted_ingest_leaves_the_previous_version(url, pg, tmp_pa
     assert app.ingest(folder, progress=False).changed == ["alpha.pdf"]  # the lock was released
 
 
+def test_pgvector_hybrid_never_mixes_two_versions_of_a_file(url, tmp_path, monkeypatch):
+    """An ingest that swaps a file between the dense query and the BM25 search of one hybrid retrieve."""
+    import rag.stores.pg_llama as pg_llama
+
+    monkeypatch.setattr(pg_llama, "PIN_S", 600.0)  # the ingest below takes longer than a real retrieve
+    folder = _corpus(tmp_path / "pdfs")
+    app = RAG(Config(store=url, storage_dir=tmp_path / "s"), progress=False)
+    app.ingest(folder, progress=False)
+    reader = RAG(app.config, progress=False)
+    index, storage = reader.index(reader.spec("basic"))
+    lexical = reader.store.lexical(reader.spec("basic").parser_spec)
+    question = "alpha reactor kelvin, beta pump litres"
+    dense = index.as_retriever(similarity_top_k=4).retrieve(question)  # pins alpha's first version
+    assert "310 kelvin" in " ".join(n.node.get_content() for n in dense if n.node.metadata["file_name"] == "alpha.pdf")
+
+    make_pdf(folder / "alpha.pdf", ["Alpha report, second edition. The alpha reactor now runs at 295 kelvin."])
+    app.ingest(folder, progress=False)
+    same_retrieve = [storage.docstore.get_node(i).metadata["file_name"] for i, _ in lexical.search(question, 4)]
+    assert same_retrieve and "alpha.pdf" not in same_retrieve  # the new alpha would mix with the old
+    next_retrieve = [storage.docstore.get_node(i).get_content() for i, _ in lexical.search(question, 4)]
+    assert any("295 kelvin" in text for text in next_retrieve)
+
+
 KILLED_WRITER = """
 import sys, time
 from pathlib import Path
