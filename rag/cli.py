@@ -556,18 +556,28 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from rag.evaluation.dashboard import start_dashboard
+    import signal
+
+    from rag.config import mask_password
+    from rag.evaluation.trulens.dashboard import start_dashboard, stop
 
     config = _config(args)
     url, process = start_dashboard(config, port=args.port)
-    from rag.config import mask_password
 
-    print(f"TruLens dashboard: {url}  (database {mask_password(config.resolved_database_url)}); Ctrl-C to stop.")
+    def stop_on_signal(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)  # unwinds through `finally`, which stops the child
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop_on_signal)
+    print(f"TruLens dashboard: {url}  (database {mask_password(config.resolved_database_url)}); Ctrl-C to stop.",
+          flush=True)
     try:
-        process.wait()
+        code = process.wait()
     finally:
-        process.terminate()
-    return EXIT_OK
+        stop(process)
+    print(f"The dashboard exited by itself (code {code}); see {Path(config.storage_dir) / 'dashboard.log'}.",
+          file=sys.stderr)
+    return EXIT_ERROR
 
 
 def cmd_config(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ def __getattr__(name: str) -> Any:
     if name in ("start_dashboard", "stop_dashboard"):
         from rag.evaluation.trulens import dashboard
 
-        return getattr(dashboard, name)
+        return dashboard.start_dashboard if name == "start_dashboard" else dashboard.stop
     if name in ("load_questions", "Question"):
         from rag.evaluation import questions
 
