@@ -204,6 +204,8 @@ class Config:
             value = getattr(self, f.name)
             if f.name.endswith("api_key") and value:
                 value = "***"
+            elif f.name in ("store", "database_url") and isinstance(value, str):
+                value = mask_password(value)  # a URL's password is never printed or stored in results
             out[f.name] = str(value) if isinstance(value, Path) else value
         return out
 
