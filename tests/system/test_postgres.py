@@ -122,8 +122,12 @@ def test_records_and_all_three_scores_are_in_postgres(postgres, evaluated):
                record_attributes::jsonb ->> 'ai.observability.eval_root.metric_name',
                record_attributes::jsonb ->> 'ai.observability.eval_root.score'
         FROM trulens_events WHERE {span_type} = 'eval_root'""")
-    scores = {(record_id, metric): float(score) for record_id, metric, score in evals}
-    assert len(scores) == len(evals) == 2 * len(FEEDBACK), evals
+    triad = [(record_id, metric, score) for record_id, metric, score in evals if metric in FEEDBACK]
+    scores = {(record_id, metric): float(score) for record_id, metric, score in triad}
+    assert len(scores) == len(triad) == 2 * len(FEEDBACK), evals
+    # The reference metrics (retrieval, correctness, contexts) are stored with the same records.
+    stored = {(record_id, metric) for record_id, metric, _ in evals if metric not in FEEDBACK}
+    assert {record_id for record_id, _ in stored} == set(results.rows["record_id"]), evals
     columns = {"Context Relevance": "context_relevance", "Groundedness": "groundedness",
                "Answer Relevance": "answer_relevance"}
     for _, row in results.rows.iterrows():
