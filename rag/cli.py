@@ -24,6 +24,12 @@ class _HelpFormatter(argparse.HelpFormatter):
         return super()._fill_text(text, width, indent)
 
 
+def add_question_and_retriever(p: argparse.ArgumentParser, kinds: str) -> None:
+    p.add_argument("question")
+    p.add_argument("--retriever", "-r", default="basic", metavar="SPEC",
+                   help=f"{kinds}, optionally with parameters: sentence_window:window_size=1,top_k=4")
+
+
 def _parser() -> argparse.ArgumentParser:
     from rag.evaluation.judges import JUDGES
     from rag.generation import GENERATORS
@@ -65,9 +71,7 @@ def _parser() -> argparse.ArgumentParser:
                 'rag query "How many days of sick leave are paid?" -r sentence_window:window_size=1',
                 "Answer a question from the indexed PDFs. The answer is printed as the model writes it, then "
                 "its numbered sources (file and page) and the time of each stage.")
-    p.add_argument("question")
-    p.add_argument("--retriever", "-r", default="basic",
-                   help=f"{kinds}, optionally with parameters: sentence_window:window_size=1,top_k=4")
+    add_question_and_retriever(p, kinds)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--show-context", action="store_true", help="print the text of each source")
 
@@ -75,9 +79,7 @@ def _parser() -> argparse.ArgumentParser:
                 'rag retrieve "minimum password length" -r auto_merging:merge_ratio=0.3 --json',
                 "Show the passages a retriever hands the LLM (after window replacement, merging and "
                 "reranking), with file, page and score. No LLM is loaded.")
-    p.add_argument("question")
-    p.add_argument("--retriever", "-r", default="basic", metavar="SPEC",
-                   help=f"{kinds}, optionally with parameters: sentence_window:window_size=1,top_k=4")
+    add_question_and_retriever(p, kinds)
     p.add_argument("--json", action="store_true")
 
     p = command("models", "list or fetch the local models", "rag models list\nrag models pull qwen2.5-coder-0.5b")
