@@ -101,17 +101,18 @@ class RAG:
     # ------------------------------------------------------------ evaluation
     def evaluate(self, questions: Any, retrievers: list[str | RetrieverSpec] | None = None,
                  judge: str | None = None, progress: bool = True, output_dir: str | Path | None = None,
-                 limit: int | None = None):
+                 limit: int | None = None, **options: Any):
         """Run ``questions`` (a file path or a list) through each retriever, score the RAG triad
-        with TruLens, and return per-question rows and a leaderboard (see rag.evaluation)."""
-        from rag.evaluation.questions import as_questions
+        with TruLens, and return per-question rows and a leaderboard (see rag.evaluation).
+
+        ``options`` go to :func:`rag.evaluation.run.evaluate`: ``at`` (retrieval cut-offs), ``cache``,
+        ``workers``, ``app_name``, ``feedback_timeout``. A ``|`` in a retriever spec sweeps a parameter.
+        """
         from rag.evaluation.run import evaluate
 
-        items = as_questions(questions)
-        if limit is not None:
-            items = items[:limit]
-        return evaluate(self, items, retrievers=retrievers or RETRIEVER_KINDS.names(),
-                        judge=judge or self.config.judge, progress=progress, output_dir=output_dir)
+        return evaluate(self, questions, retrievers=retrievers or RETRIEVER_KINDS.names(),
+                        judge=judge or self.config.judge, progress=progress, output_dir=output_dir,
+                        limit=limit, **options)
 
 
 class QueryStream:

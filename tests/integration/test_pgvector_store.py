@@ -324,8 +324,9 @@ def test_pgvector_credentials_never_leak(url, pg, tmp_path, sample_questions):
               progress=False)
     assert app.config.resolved_database_url.endswith(f"@127.0.0.1:{pg.port}/{_db(url)}")  # records beside the index
     results = app.evaluate([{"question": "At what temperature does the alpha reactor run?"}], retrievers=["basic"],
-                           judge="lexical", progress=False, output_dir=tmp_path / "results")
+                           judge="lexical", progress=False, output_dir=tmp_path / "results", at=[1, 2])
     assert len(results.rows) == 1 and results.rows["error"].isna().all()
+    assert {"hit_rate@1", "hit_rate@2"} <= set(results.rows.columns)  # evaluate's options reach the run
     assert PASSWORD not in results.database_url
 
     tables = [t for (t,) in pg.query(_db(url), "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
