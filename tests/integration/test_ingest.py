@@ -1,6 +1,7 @@
 """Ingestion: persistence, incremental updates, bad input, and interrupted runs."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -139,16 +140,18 @@ def test_interrupted_ingest_leaves_the_previous_index_loadable(tmp_path, sig):
     RAG(Config(storage_dir=store)).ingest(docs, progress=False)
     # A long document so that the second ingest is still embedding when the signal arrives.
     filler = [" ".join(f"Clause {p}.{i}: the supplier shall deliver item {i} of batch {p} on time."
-                       for i in range(40)) for p in range(40)]
+                       for i in range(40)) for p in range(60)]
     make_pdf(docs / "second.pdf", filler)
     proc = subprocess.Popen([PYTHON, "-m", "rag.cli", "--storage-dir", str(store), "ingest", str(docs)],
                             stderr=subprocess.PIPE, text=True)
     seen = ""
     deadline = time.time() + 300
-    # Sentence windows are embedded second and take longest: signal as soon as they start.
-    while "Embedding sentence_window" not in seen and time.time() < deadline:
-        seen += proc.stderr.read(1)
+    # Sentence windows are embedded second and take longest: signal as soon as they start. Read the
+    # progress output in whole chunks, so the reader never lags behind a fast ingest.
+    while "Embedding sentence_window" not in seen and time.time() < deadline and proc.poll() is None:
+        seen += os.read(proc.stderr.fileno(), 65536).decode(errors="replace")
     assert "Embedding sentence_window" in seen, "the ingest never started embedding"
+    assert proc.poll() is None, "the ingest finished before it could be interrupted: make the PDF longer"
     proc.send_signal(sig)
     rest = proc.communicate(timeout=120)[1]
     assert proc.returncode != 0
