@@ -84,13 +84,18 @@ class Bm25Index:
         if self._model is not None:
             self._model.save(str(directory / "bm25"), show_progress=False)
 
-    @classmethod
-    def load(cls, directory: Path) -> "Bm25Index":
+    @staticmethod
+    def saved_ids(directory: Path) -> list[str]:
+        """The node ids of a saved index, in order, without loading its scores."""
         import json
 
+        return json.loads((directory / "ids.json").read_text())
+
+    @classmethod
+    def load(cls, directory: Path) -> "Bm25Index":
         import bm25s
 
-        ids = json.loads((directory / "ids.json").read_text())
+        ids = cls.saved_ids(directory)
         model = bm25s.BM25.load(str(directory / "bm25")) if ids else None
         return cls(ids, model)
 

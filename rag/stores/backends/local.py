@@ -268,7 +268,7 @@ class IndexStore:
         directory = self._index_dir(spec)
         if not (directory / VECTORS_FILE).is_file():
             return None
-        ids = Bm25Index.load(directory / "bm25").ids
+        ids = Bm25Index.saved_ids(directory / "bm25")  # the vectors are saved in the same order
         return NodeVectors(ids, np.load(directory / VECTORS_FILE, mmap_mode="r"))
 
     def _index_dir(self, spec: ParserSpec, progress: bool = False) -> Path:
