@@ -142,8 +142,10 @@ def test_interrupted_ingest_leaves_the_previous_index_loadable(tmp_path, sig):
     filler = [" ".join(f"Clause {p}.{i}: the supplier shall deliver item {i} of batch {p} on time."
                        for i in range(40)) for p in range(60)]
     make_pdf(docs / "second.pdf", filler)
+    # As from a terminal: a job started in the background by a shell inherits an ignored SIGINT.
     proc = subprocess.Popen([PYTHON, "-m", "rag.cli", "--storage-dir", str(store), "ingest", str(docs)],
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = ""
     deadline = time.time() + 300
     # Sentence windows are embedded second and take longest: signal as soon as they start. Read the
