@@ -383,7 +383,8 @@ class IndexStore:
         if not directory.is_dir():
             stats = self._build(spec, documents, directory)
         else:
-            stats = {k: v for k, v in json.loads((directory / "stats.json").read_text()).items() if k != "files"}
+            stats = {k: v for k, v in json.loads((directory / "stats.json").read_text()).items()
+                     if k not in ("sizes", "files")}
         return {"kind": spec.kind, "params": spec.as_dict(), "dir": f"indexes/{index_id}", **stats}
 
     def _build(self, spec: ParserSpec, documents: list[PdfText], directory: Path) -> dict[str, Any]:
@@ -423,7 +424,7 @@ class IndexStore:
             ids = [n.node_id for n in embedded]
             np.save(tmp / VECTORS_FILE, matrix)
             Bm25Index.build(ids, [n.get_content(metadata_mode=EMBED_TEXT) for n in embedded]).save(tmp / "bm25")
-            stats["files"] = _checksums(tmp)
+            stats["sizes"] = _sizes(tmp)
             (tmp / "stats.json").write_text(json.dumps(stats))
             fsync_tree(tmp)  # the index is on disk before the manifest that points at it
             directory.parent.mkdir(parents=True, exist_ok=True)
@@ -431,7 +432,7 @@ class IndexStore:
             fsync_dir(directory.parent)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        return {k: v for k, v in stats.items() if k != "files"}
+        return {k: v for k, v in stats.items() if k != "sizes"}
 
     def _remove_stale_temporaries(self) -> None:
         """Half-built indexes of a killed run (only our own temporary names; we hold the lock)."""
@@ -464,27 +465,20 @@ class IndexStore:
             )
 
 
-def _checksums(directory: Path) -> dict[str, list]:
-    """[size, sha256] of every file under ``directory`` (relative names)."""
-    out = {}
-    for file in sorted(p for p in directory.rglob("*") if p.is_file()):
-        digest = hashlib.sha256()
-        with file.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        out[str(file.relative_to(directory))] = [file.stat().st_size, digest.hexdigest()]
-    return out
+def _sizes(directory: Path) -> dict[str, int]:
+    """Byte size of every file under ``directory`` (relative names): cheap to record and to check."""
+    return {str(p.relative_to(directory)): p.stat().st_size for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
 def _intact(directory: Path) -> bool:
-    """The index folder holds exactly the bytes it was built with (sizes checked; old indexes pass)."""
+    """Every file of the index folder is there with the size it was built with (old indexes pass)."""
     try:
-        expected = json.loads((directory / "stats.json").read_text()).get("files")
+        expected = json.loads((directory / "stats.json").read_text()).get("sizes")
     except (OSError, ValueError):
         return False
     if expected is None:
-        return True  # built before checksums were recorded
-    for name, (size, _) in expected.items():
+        return True  # built before sizes were recorded
+    for name, size in expected.items():
         file = directory / name
         if not file.is_file() or file.stat().st_size != size:
             return False
