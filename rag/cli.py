@@ -564,13 +564,14 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from rag.evaluation.trulens.dashboard import start_dashboard, stop
 
     config = _config(args)
-    url, process = start_dashboard(config, port=args.port)
 
     def stop_on_signal(signum: int, _frame: Any) -> None:
         raise SystemExit(128 + signum)  # unwinds through `finally`, which stops the child
 
+    # Installed before the child starts: a SIGTERM that arrives while it warms up must stop it too.
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, stop_on_signal)
+    url, process = start_dashboard(config, port=args.port)
     print(f"TruLens dashboard: {url}  (database {mask_password(config.resolved_database_url)}); Ctrl-C to stop.",
           flush=True)
     try:

@@ -133,12 +133,16 @@ def start_dashboard(config: Config, port: int | None = None, timeout_s: float = 
         log.close()
     url = f"http://{HOST}:{port}"
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise DashboardError(f"The dashboard exited with code {process.returncode}; see {log_path}.")
-        if _answers(f"{url}/_stcore/health") and process.poll() is None:
-            return url, process
-        time.sleep(0.5)
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise DashboardError(f"The dashboard exited with code {process.returncode}; see {log_path}.")
+            if _answers(f"{url}/_stcore/health") and process.poll() is None:
+                return url, process
+            time.sleep(0.5)
+    except BaseException:  # a signal or Ctrl-C while waiting must not leave the child serving
+        stop(process)
+        raise
     stop(process)
     raise DashboardError(f"The dashboard did not answer on {url} within {timeout_s:.0f} s; see {log_path}.")
 
