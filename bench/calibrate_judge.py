@@ -515,20 +515,20 @@ def main() -> None:
 
 def embedder():
     from rag.config import Config
-    from rag.embedding import embedder_for
+    from rag.embedding import judge_embedder
 
-    return embedder_for(Config())
+    return judge_embedder(Config())
 
 
 def make_judge(model: str, threads: int):
     from rag.config import Config
-    from rag.embedding import embedder_for
+    from rag.embedding import judge_embedder
     from rag.generation.llamacpp_engine import get_engine
 
     config = Config()
     path = pj.resolve_model(model, Path(config.model_cache_dir), fetch=False)
     engine = get_engine(path, threads=threads, context_window=pj.CONTEXT_WINDOW)
-    return pj.ProbabilityJudge(engine, embedder_for(config))
+    return pj.ProbabilityJudge(engine, judge_embedder(config))
 
 
 if __name__ == "__main__":

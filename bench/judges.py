@@ -112,11 +112,11 @@ class Cosine:
 
 def judges(names: list[str]) -> list:
     from rag import Config
-    from rag.embedding import embedder_for
+    from rag.embedding import judge_embedder
     from rag.evaluation.judges import make_judge
 
     config = Config()
-    embed = embedder_for(config)
+    embed = judge_embedder(config)
     embed(["warm-up"])  # keep model start-up out of the timings
     out = [TokenPrecision(), Cosine(embed)]
     for name in names:

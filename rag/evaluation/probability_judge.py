@@ -292,16 +292,15 @@ class ProbabilityJudge:
     def from_config(cls, config: Any, *, model: str | None = None, embed: Embed | None = None,
                     fetch: bool = True) -> "ProbabilityJudge":
         """The judge with the catalogue model ``model`` (default qwen2.5-coder-1.5b) or a GGUF path."""
-        from rag.generation.llamacpp_engine import get_engine
+        from rag.generation.llamacpp_engine import engine_for
 
         path = resolve_model(model or DEFAULT_MODEL, Path(config.model_cache_dir), fetch=fetch)
-        threads = int(getattr(config, "llm_threads", None) or 1)
         # The generator's engine when it runs the same model: one copy of the weights per process.
-        engine = get_engine(path, threads=threads, context_window=int(getattr(config, "context_window", CONTEXT_WINDOW)))
+        engine = engine_for(config, path)
         if embed is None:
-            from rag.embedding import embedder_for
+            from rag.embedding import judge_embedder
 
-            embed = embedder_for(config)
+            embed = judge_embedder(config)
         return cls(engine, embed, context_window=min(CONTEXT_WINDOW, engine.context_window))  # calibrated budget
 
     # ------------------------------------------------------------------ groundedness

@@ -134,7 +134,7 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
             model and prompt (``<storage_dir>/cache/evaluation.sqlite``, see :mod:`rag.evaluation.cache`).
         workers: questions answered in parallel; only for a server generator (openai, openai_like).
     """
-    from rag.embedding import embedder_for
+    from rag.embedding import judge_embedder
     from rag.evaluation.judges import judge_label, make_judge
     from rag.evaluation.trulens.providers import provider_for
     from rag.evaluation.trulens.recording import triad_metrics
@@ -149,7 +149,7 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
     at = cutoffs(at)
     _check_workers(config, workers)
     specs = _unique_specs(app, retrievers)
-    embed = embedder_for(config)
+    embed = judge_embedder(config)
     store = EvaluationCache.for_config(config) if cache else None
     # a missing key fails here
     metrics = triad_metrics(provider_for(make_judge(config, judge, embed)), cache=store, label=label)

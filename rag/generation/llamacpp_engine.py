@@ -42,21 +42,36 @@ class ContextOverflowError(LlamaCppError):
     for max_tokens is not an error: the answer stops early with finish_reason "length")."""
 
 
-def get_engine(gguf_path: str | Path, *, threads: int, context_window: int) -> "LlamaCppEngine":
-    """The process's engine for this file and settings, loaded on first use."""
+def get_engine(gguf_path: str | Path, *, threads: int, context_window: int,
+               batch_threads: int | None = None) -> "LlamaCppEngine":
+    """The process's engine for this file and settings, loaded on first use.
+
+    ``threads`` generate tokens; ``batch_threads`` (default: the same) process the prompt.
+    """
     path = Path(gguf_path).expanduser().resolve()
-    key = (str(path), int(threads), int(context_window))
+    batch_threads = threads if batch_threads is None else batch_threads
+    key = (str(path), int(threads), int(batch_threads), int(context_window))
     with _ENGINES_LOCK:  # held while loading: two threads asking at once load the weights once
         engine = _ENGINES.get(key)
         if engine is None:
-            engine = _ENGINES[key] = LlamaCppEngine(path, threads=threads, context_window=context_window)
+            engine = _ENGINES[key] = LlamaCppEngine(path, threads=threads, batch_threads=batch_threads,
+                                                    context_window=context_window)
         return engine
+
+
+def engine_for(config: Any, gguf_path: str | Path, context_window: int | None = None) -> "LlamaCppEngine":
+    """The engine of ``gguf_path`` with ``config``'s thread settings (shared by the generator and judges)."""
+    from rag.threads import model_threads, prompt_threads
+
+    return get_engine(gguf_path, threads=model_threads(config.llm_threads),
+                      batch_threads=prompt_threads(config.llm_prompt_threads),
+                      context_window=int(context_window or config.context_window))
 
 
 class LlamaCppEngine:
     """One loaded model. Safe to share between threads: llama.cpp's server queues the requests."""
 
-    def __init__(self, gguf_path: Path, *, threads: int, context_window: int):
+    def __init__(self, gguf_path: Path, *, threads: int, context_window: int, batch_threads: int | None = None):
         try:
             import xllamacpp
         except ImportError as e:
@@ -64,6 +79,7 @@ class LlamaCppEngine:
 
         self.path = Path(gguf_path)
         self.threads = threads
+        self.batch_threads = threads if batch_threads is None else batch_threads
         self.context_window = context_window
         _check_gguf(self.path)
         params = xllamacpp.CommonParams()
@@ -71,7 +87,7 @@ class LlamaCppEngine:
         params.n_ctx = context_window
         params.n_parallel = 1  # one slot: the whole window for one request, and its KV cache kept
         params.cpuparams.n_threads = threads  # generation
-        params.cpuparams_batch.n_threads = threads  # prompt processing
+        params.cpuparams_batch.n_threads = self.batch_threads  # prompt processing
         params.n_threads_http = 2
         params.cache_prompt = True  # reuse the KV cache of the longest shared prompt prefix
         params.cache_ram_mib = PROMPT_CACHE_MIB

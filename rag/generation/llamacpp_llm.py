@@ -35,7 +35,8 @@ class LlamaCppLLM(CustomLLM):
     """
 
     gguf_path: str = Field(description="Path of the GGUF file.")
-    threads: int = Field(default=1, ge=1, description="CPU threads; 1 is fastest on a busy 2-core machine.")
+    threads: int = Field(default=1, ge=1, description="CPU threads generating tokens (see rag/threads.py).")
+    prompt_threads: int | None = Field(default=None, ge=1, description="CPU threads reading the prompt (default: threads).")
     context_window: int = Field(default=4096, gt=0)
     max_new_tokens: int = Field(default=256, gt=0)
     temperature: float = Field(default=0.1, ge=0.0)
@@ -47,7 +48,8 @@ class LlamaCppLLM(CustomLLM):
     @property
     def engine(self) -> LlamaCppEngine:
         # Shared per process by file and settings, so copies of this object load nothing twice.
-        return get_engine(self.gguf_path, threads=self.threads, context_window=self.context_window)
+        return get_engine(self.gguf_path, threads=self.threads, batch_threads=self.prompt_threads,
+                          context_window=self.context_window)
 
     @property
     def metadata(self) -> LLMMetadata:

@@ -28,7 +28,9 @@ def _path() -> str:
 def _load(config: Any) -> Any:
     from rag.embedding.function_embedding import FunctionEmbedding
 
-    model = _module().E5(num_threads=config.embed_threads)
+    from rag.threads import model_threads
+
+    model = _module().E5(num_threads=model_threads(config.embed_threads))
     return FunctionEmbedding(lambda texts, is_query: model.encode(texts, is_query),
                              model_name="multilingual-e5-small", embed_batch_size=config.embed_batch_size)
 

@@ -39,11 +39,11 @@ JUDGES: Registry[Judge] = Registry("judge", "judge", "rag.evaluation.judges")
 
 
 def make_judge(config: Any, name: str | None = None, embed: Embed | None = None) -> Any:
-    """The judge named ``name`` (default ``config.judge``), using ``embed`` or the configured embedder."""
-    from rag.embedding import embedder_for
+    """The judge named ``name`` (default ``config.judge``), using ``embed`` or the judge embedder (``judge_embed_model``)."""
+    from rag.embedding import judge_embedder
 
     entry = JUDGES.get(name or config.judge)
-    return entry.make(config, embed or embedder_for(config))
+    return entry.make(config, embed or judge_embedder(config))
 
 
 def judge_label(config: Any, name: str | None = None) -> str:

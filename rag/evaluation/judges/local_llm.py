@@ -14,10 +14,10 @@ def _make(config: Any, embed: Any) -> Any:
     from rag.evaluation.trulens.local_llm_provider import LocalLLMProvider
     from rag.evaluation.trulens.providers import ProviderJudge
     from rag.generation.catalogue import resolve_gguf
-    from rag.generation.llamacpp_engine import get_engine
+    from rag.generation.llamacpp_engine import engine_for
 
     path = resolve_gguf(config.local_judge_model, Path(config.model_cache_dir), fetch=True, progress=True)
-    engine = get_engine(path, threads=config.llm_threads, context_window=config.context_window)
+    engine = engine_for(config, path)
     return ProviderJudge(LocalLLMProvider(engine, config.local_judge_model))
 
 
