@@ -154,17 +154,103 @@ def display_frame(board: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
                          for c in cols})
 
 
-def display(board: pd.DataFrame, columns: Sequence[str]) -> str:
-    """The leaderboard as text: each metric with its interval, a footer saying what ranks it."""
+# Terminal headers: short, two lines at most, so that a board of 12 columns fits 100 characters.
+SHORT = {"rank": "#", "context_relevance": "context\nrelev.", "groundedness": "ground-\nedness",
+         "answer_relevance": "answer\nrelev.", "correctness": "correct-\nness", "hit_rate": "hit\nrate",
+         "mrr": "MRR", "latency_s": "latency\ns", "errors": "errors", "vs_best": "vs best", "questions": "ques-\ntions",
+         "contexts": "con-\ntexts", "records": "records"}
+TEXT_COLUMNS = ("retriever", "llm", "judge", "version", "kind")
+
+
+def display(board: pd.DataFrame, columns: Sequence[str], width: int = 100) -> str:
+    """The leaderboard as a table at most ``width`` characters wide: each score with "±" half its
+    95% interval on the line below, settings shared by every row above the table, a footer."""
+    import io
+    import textwrap
+
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    cols = [c for c in columns if c in board.columns and not board[c].isna().all()]
+    shared = [c for c in cols if c in ("llm", "judge", "questions") and board[c].nunique(dropna=False) == 1]
+    cols = [c for c in cols if c not in shared]
+    cells = {c: [_cell(board, row, c) for _, row in board.iterrows()] for c in cols}
+    widths = {c: max(len(line) for text in [_short_header(c), *cells[c]] for line in text.splitlines()) + 1
+              for c in cols}
+    for c in cols:  # a text column needs room for its longest word (a spec parameter stays whole)
+        if c in TEXT_COLUMNS:
+            widths[c] = min(max(len(w) for text in cells[c] for w in text.split()) + 1, 40)
+    hidden = []
+    for c in _drop_order(cols):  # what to leave out when the board would not fit
+        if sum(widths[k] for k in cols if k not in hidden) <= width:
+            break
+        hidden.append(c)
+    cols = [c for c in cols if c not in hidden]
+    table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False, collapse_padding=True)
+    for c in cols:
+        if c in TEXT_COLUMNS:
+            table.add_column(SHORT.get(c, c), overflow="fold", ratio=1, min_width=widths[c] - 1)
+        else:
+            table.add_column(_short_header(c), justify="right", no_wrap=True)
+    for i in range(len(board)):
+        table.add_row(*(Text(cells[c][i]) for c in cols))  # Text: "[...]" in a spec is not markup
+    console = Console(width=width, highlight=False, soft_wrap=False, file=io.StringIO(), color_system=None)
+    console.print(table)
+    lines = [line.rstrip() for line in console.file.getvalue().splitlines()]
+    head = [f"{c}: {board[c].iloc[0]}" for c in shared]
+    text = "\n".join(([" · ".join(head)] if head else []) + lines)
+    key = board.attrs.get("ranked_by")
+    notes = [f"Ranked by {key}. ± = half the 95% bootstrap interval; vs best = this version minus the best on "
+             "the same questions (paired)."] if key and len(board) > 1 else []
+    if hidden:
+        notes.append(f"Not shown to fit {width} columns: {', '.join(hidden)}.")
+    if notes:
+        notes.append("Every column, with exact intervals: leaderboard.csv.")
+        text += "\n" + textwrap.fill(" ".join(notes), width)
+    return text
+
+
+def _drop_order(columns: Sequence[str]) -> list[str]:
+    """Columns a narrow board leaves out, first to last: counts, own-k MRR and hit rate, then the
+    cut-offs the user asked for, from the smallest k."""
+    cutoffs = sorted((c for c in columns if CUTOFF_RE.match(c)), key=lambda c: int(CUTOFF_RE.match(c).group(2)))
+    return [*(c for c in ("contexts", "records", "mrr", "hit_rate") if c in columns), *cutoffs]
+
+
+def _short_header(column: str) -> str:
+    match = CUTOFF_RE.match(column)
+    if match:
+        return f"{'hit' if match.group(1) == 'hit_rate' else match.group(1).upper()}\n@{match.group(2)}"
+    return SHORT.get(column, column.replace("_", "\n", 1))
+
+
+def _cell(board: pd.DataFrame, row: Any, column: str) -> str:
     import pandas as pd
 
-    shown = display_frame(board, columns)
-    with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 70):
-        text = shown.to_string(index=False)
-    key = board.attrs.get("ranked_by")
-    if key and len(board) > 1:
-        text += (f"\nRanked by {key}; [lo, hi] = 95% bootstrap interval; vs_best = this version minus the best "
-                 f"on the same questions (paired).")
+    value = row.get(column)
+    if column in TEXT_COLUMNS:
+        kind, bracket, params = str(value).partition("[")  # the kind on a line, parameters wrap at commas
+        return f"{kind}\n{bracket}{params.replace(',', ', ')}" if bracket and len(str(value)) > 20 else str(value)
+    if column == "vs_best":  # "-0.026 [-0.10, +0.05] within noise" -> two lines, no interval
+        if value is None or pd.isna(value) or not str(value).strip():
+            return ""
+        mean, _, rest = str(value).partition(" ")
+        return f"{mean}\n{rest.split('] ')[-1]}"
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "n/a"
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return str(value)
+    if column in ("rank", "questions", "errors", "records") or float(value).is_integer() and column == "contexts":
+        return f"{int(value)}"
+    cost = column in ("contexts", *COST_METRICS)
+    text = f"{value:.1f}" if column == "latency_s" else f"{value:.2f}" if cost else f"{value:.3f}"
+    lo, hi = row.get(f"{column}_lo"), row.get(f"{column}_hi")
+    if not cost and lo is not None and not pd.isna(lo):
+        text += f"\n±{(hi - lo) / 2:.2f}"
+    n, total = row.get(f"{column}_n"), row.get("questions")
+    if n is not None and total is not None and not pd.isna(n) and int(n) < int(total):
+        text += f"\nn={int(n)}"
     return text
 
 

@@ -34,7 +34,7 @@ def test_index_persists_and_reloads_in_a_new_process(sample_app):
 
 def test_manifest_records_models_parameters_and_hashes(sample_app, sample_pdfs):
     manifest = json.loads((Path(sample_app.config.storage_dir) / "manifest.json").read_text())
-    assert manifest["embed_model"] == "minilm" and manifest["embed_dim"] == 384
+    assert manifest["embed_model"] == Config().embed_model and manifest["embed_dim"] == 384
     assert set(manifest["files"]) == {p.name for p in sample_pdfs.glob("*.pdf")}
     assert all(len(f["sha256"]) == 64 and f["pages"] >= 3 for f in manifest["files"].values())
     kinds = {e["kind"]: e["params"] for e in manifest["indexes"].values() if e["default"]}
@@ -75,7 +75,7 @@ def test_changing_parser_parameters_or_embedding_model_triggers_a_rebuild(tmp_pa
     assert report.embedded > 0
 
     other = Config(storage_dir=tmp_path / "s", embed_model="/nonexistent/model")
-    with pytest.raises(IndexMissingError, match="built with embedding model 'minilm'"):
+    with pytest.raises(IndexMissingError, match="built with embedding model 'minilm-int8'"):
         RAG(other).retrieve("x", "basic")
 
 

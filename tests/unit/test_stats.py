@@ -7,7 +7,7 @@ import pytest
 
 from rag.errors import ConfigError
 from rag.evaluation.gate import check, gate_cutoffs, parse_thresholds
-from rag.evaluation.ranking import display, from_rows
+from rag.evaluation.ranking import display, from_rows, shown_columns
 from rag.evaluation.stats import compare, estimate, paired, summarize
 from rag.evaluation.sweep import best_line, expand
 
@@ -79,8 +79,24 @@ def test_leaderboard_has_n_mean_interval_contexts_and_cutoffs():
     assert "worse" in bad["vs_best"] and board.iloc[0]["vs_best"] is None
     assert board.attrs["ranked_by"] == "triad"
     text = display(board, ["rank", "retriever", "contexts", "triad", "hit_rate@1", "vs_best"])
-    assert "0.200 [0.12, 0.28]" in text or "0.200 [" in text
+    half = (bad["triad_hi"] - bad["triad_lo"]) / 2
+    assert "0.200" in text and f"±{half:.2f}" in text
     assert "Ranked by triad" in text and "worse" in text
+
+
+def test_the_printed_board_fits_100_columns_and_keeps_every_retriever_parameter():
+    long = "auto_merging[chunk_sizes=2048/512/128,top_k=12,rerank_top_n=6,merge_ratio=0.5,mode=hybrid]"
+    frame = pd.DataFrame(rows(long, [0.9, 0.8, 0.9, 0.7], hits=[1, 1, 0, 1])
+                         + rows("basic[top_k=4]", [0.2, 0.3, 0.1, 0.2], hits=[0, 0, 0, 1]))
+    frame["judge"] = "local:probability:qwen2.5-coder-1.5b+lexical"
+    frame["hit_rate@2"] = frame["hit_rate@1"]
+    board = from_rows(frame)
+    text = display(board, shown_columns(board))
+    assert max(len(line) for line in text.splitlines()) <= 100, text
+    for part in long.replace("[", " [").split(","):  # wrapped at its commas, never cut
+        assert part.split()[-1] in text, text
+    assert text.splitlines()[0].startswith("judge: local:probability")  # shared settings once, above the table
+    assert "@2" in text and "0.850\n" not in text  # the cut-off column, and no interval glued to a score
 
 
 def test_close_versions_are_reported_within_noise():
