@@ -35,7 +35,7 @@ class Embedder:
 
 EMBEDDERS: Registry[Embedder] = Registry("embedding model", "embed_model", "rag.embedding.embedders")
 
-_CACHE: dict[tuple[str, int, int], Any] = {}
+_CACHE: dict[tuple[str, int, int, str], Any] = {}
 _LOCK = threading.Lock()
 
 
@@ -52,7 +52,7 @@ def prepare(config: Config, name: str) -> str:
 
 def embedding_model(config: Config):
     """The LlamaIndex embedding model of ``config``; loaded once per process, name and batch size."""
-    key = (config.embed_model, config.embed_batch_size, config.embed_threads)
+    key = (config.embed_model, config.embed_batch_size, config.embed_threads, str(config.model_cache_dir))
     with _LOCK:
         if key not in _CACHE:
             entry = EMBEDDERS.get(config.embed_model) if config.embed_model in EMBEDDERS else None

@@ -29,7 +29,7 @@ def test_config_reads_rag_toml_then_environment_then_arguments(workdir, monkeypa
     (workdir / "other.toml").write_text("[rag]\ntop_k = 9\n")
     monkeypatch.delenv("RAG_TOP_K")
     monkeypatch.setenv("RAG_CONFIG", str(workdir / "other.toml"))
-    assert Config().top_k == 9 and Config().reranker == "embedding"
+    assert Config().top_k == 9 and Config().reranker == "fused"
 
 
 def test_the_api_reads_the_same_layers(workdir, monkeypatch):
