@@ -218,8 +218,17 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
 
 
+# Commands that never use LangChain. LlamaIndex imports its LangChain bridge (langchain_core, langsmith:
+# about 2 s of a 5.5 s `rag retrieve`, bench/startup.py) whenever an index loads, only for an
+# isinstance check that it skips when the import fails; marking the bridge absent skips the import.
+# Its other users are LangChain conversions (prompts, tools, documents) that these commands never call.
+WITHOUT_LANGCHAIN = {"ingest", "query", "retrieve", "chat", "sources", "reset", "models", "config"}
+
+
 def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in WITHOUT_LANGCHAIN:
+        sys.modules.setdefault("llama_index.core.bridge.langchain", None)  # type: ignore[assignment]
     _one_line_warnings()
     from rag.errors import RagError
 
