@@ -125,15 +125,24 @@ def interval_text(board: pd.DataFrame, metric: str) -> list[str]:
             out.append("n/a")
             continue
         lo, hi = row.get(f"{metric}_lo"), row.get(f"{metric}_hi")
-        cost = metric in ("contexts", *COST_METRICS)  # what a version spends: its interval is not the point
+        cost = _is_cost(metric)
         text = f"{mean:.2f}" if cost else f"{mean:.3f}"
         if not cost and lo is not None and not pd.isna(lo):
             text += f" [{lo:.2f}, {hi:.2f}]"
-        n, total = row.get(f"{metric}_n"), row.get("questions")
-        if n is not None and total is not None and not pd.isna(n) and int(n) < int(total):
-            text += f" n={int(n)}"
-        out.append(text)
+        out.append(" ".join(filter(None, [text, _partial_n(row, metric)])))
     return out
+
+
+def _is_cost(metric: str) -> bool:
+    return metric in ("contexts", *COST_METRICS)  # what a version spends: its interval is not the point
+
+
+def _partial_n(row: Any, metric: str) -> str:
+    """``"n=3"`` where fewer rows than questions had a value for ``metric``, else ``""``."""
+    import pandas as pd
+
+    n, total = row.get(f"{metric}_n"), row.get("questions")
+    return f"n={int(n)}" if n is not None and total is not None and not pd.isna(n) and int(n) < int(total) else ""
 
 
 def shown_columns(board: pd.DataFrame, first: Sequence[str] = ("rank", "retriever", "judge", "questions")) -> list[str]:
@@ -243,15 +252,12 @@ def _cell(board: pd.DataFrame, row: Any, column: str) -> str:
         return str(value)
     if column in ("rank", "questions", "errors", "records") or float(value).is_integer() and column == "contexts":
         return f"{int(value)}"
-    cost = column in ("contexts", *COST_METRICS)
+    cost = _is_cost(column)
     text = f"{value:.1f}" if column == "latency_s" else f"{value:.2f}" if cost else f"{value:.3f}"
     lo, hi = row.get(f"{column}_lo"), row.get(f"{column}_hi")
     if not cost and lo is not None and not pd.isna(lo):
         text += f"\n±{(hi - lo) / 2:.2f}"
-    n, total = row.get(f"{column}_n"), row.get("questions")
-    if n is not None and total is not None and not pd.isna(n) and int(n) < int(total):
-        text += f"\nn={int(n)}"
-    return text
+    return "\n".join(filter(None, [text, _partial_n(row, column)]))
 
 
 def chart(df: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:

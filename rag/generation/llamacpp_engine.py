@@ -59,13 +59,16 @@ def get_engine(gguf_path: str | Path, *, threads: int, context_window: int,
         return engine
 
 
-def engine_for(config: Any, gguf_path: str | Path, context_window: int | None = None) -> "LlamaCppEngine":
-    """The engine of ``gguf_path`` with ``config``'s thread settings (shared by the generator and judges)."""
+def engine_threads(config: Any) -> dict[str, int]:
+    """``threads`` (generation) and ``batch_threads`` (prompt) from ``config``'s settings (0 = auto)."""
     from rag.threads import model_threads, prompt_threads
 
-    return get_engine(gguf_path, threads=model_threads(config.llm_threads),
-                      batch_threads=prompt_threads(config.llm_prompt_threads),
-                      context_window=int(context_window or config.context_window))
+    return {"threads": model_threads(config.llm_threads), "batch_threads": prompt_threads(config.llm_prompt_threads)}
+
+
+def engine_for(config: Any, gguf_path: str | Path) -> "LlamaCppEngine":
+    """The engine of ``gguf_path`` with ``config``'s threads and window (shared by the generator and judges)."""
+    return get_engine(gguf_path, context_window=int(config.context_window), **engine_threads(config))
 
 
 class LlamaCppEngine:

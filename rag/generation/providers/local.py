@@ -14,12 +14,13 @@ DEFAULT_MODEL = "qwen2.5-coder-1.5b"
 
 def make_local_llm(config: Any) -> Any:
     from rag.generation.catalogue import resolve_gguf
+    from rag.generation.llamacpp_engine import engine_threads
     from rag.generation.llamacpp_llm import LlamaCppLLM
-    from rag.threads import model_threads, prompt_threads
 
     path = resolve_gguf(model_name(config) or DEFAULT_MODEL, Path(config.model_cache_dir), fetch=True, progress=True)
-    return LlamaCppLLM(gguf_path=str(path), threads=model_threads(config.llm_threads),
-                       prompt_threads=prompt_threads(config.llm_prompt_threads), context_window=config.context_window,
+    threads = engine_threads(config)
+    return LlamaCppLLM(gguf_path=str(path), threads=threads["threads"], prompt_threads=threads["batch_threads"],
+                       context_window=config.context_window,
                        max_new_tokens=config.max_new_tokens, temperature=config.temperature)
 
 
