@@ -13,6 +13,8 @@
 * Every kind is asked for at least 10 final sources (``deep`` specs below), so all rows are
   compared at the same k = 1, 2, 4, 6, 10; a ``default`` row per kind and mode uses the kind's
   own settings (own k, as the app runs it). 95% intervals: percentile bootstrap over questions.
+* ``hybrid hops=2`` rows: the hybrid first stage followed by a second search (see
+  ``SecondHopRetriever``); ``--no-hops`` leaves them out.
 * Latency: p50 / p95 wall and p50 CPU time of ``app.retrieve`` (first stage + window/merge +
   rerank, no LLM), warm; on a shared machine the CPU time is the comparable number.
 
@@ -137,6 +139,7 @@ def main() -> None:
     parser.add_argument("--datasets", default="hotpotqa,sec10q")
     parser.add_argument("--kinds", default="basic,sentence_window,auto_merging")
     parser.add_argument("--no-default-rows", action="store_true")
+    parser.add_argument("--no-hops", action="store_true", help="leave out the hybrid hops=2 rows")
     parser.add_argument("--work", help="keep corpora and indexes in this folder and reuse them on the next run "
                                        "(ingest is then incremental: only retrieval is re-measured)")
     args = parser.parse_args()
@@ -159,16 +162,17 @@ def main() -> None:
                 apps = {name: RAG(app.config.replace(reranker=name), progress=False) for name in RERANKERS}
                 for kind in args.kinds.split(","):
                     rerankers = ("none",) if kind == "basic" else RERANKERS
-                    for mode in MODES:
-                        variants = [("deep", r, f"{kind}:mode={mode},{DEEP[kind]}") for r in rerankers]
+                    stages = [*MODES] + ([] if args.no_hops else ["hybrid,hops=2"])
+                    for stage in stages:
+                        variants = [("deep", r, f"{kind}:mode={stage},{DEEP[kind]}") for r in rerankers]
                         if not args.no_default_rows:
-                            variants += [("default", r, f"{kind}:mode={mode}") for r in rerankers if r != "none"
+                            variants += [("default", r, f"{kind}:mode={stage}") for r in rerankers if r != "none"
                                          or kind == "basic"]
                         for label, reranker, spec in variants:
                             log(f"  {embedder} {spec} reranker={reranker}")
                             row = run_spec(apps[reranker], spec, items)
-                            rows.append({"embedder": embedder, "label": f"{kind} {mode} {label} rerank={reranker}",
-                                         **row})
+                            rows.append({"embedder": embedder,
+                                         "label": f"{kind} {stage.replace(',', ' ')} {label} rerank={reranker}", **row})
             results["datasets"][dataset] = {"questions": len(items), "ingest": ingests, "rows": rows}
             print(render(f"{dataset} ({args.split if dataset == 'hotpotqa' else 'latest quarter'}, "
                          f"{len(items)} questions)", metric, rows), flush=True)

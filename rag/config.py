@@ -77,6 +77,7 @@ class Config:
     merge_mode: str = "hybrid"
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
+    hops: int = 1  # 2: a second search with the first passage's new words (multi-hop questions)
 
     # basic: chunks sized to MiniLM's 256-token input, so no chunk is embedded truncated
     chunk_size: int = 256
@@ -270,6 +271,7 @@ HELP = {
     "store": "where indexes live: local (FAISS + JSON files in storage_dir)",
     "lock_timeout": "seconds a second writer waits for the first (0: fail at once)",
     "reranker": "fused (default), embedding, embedding-exact, none, or a CrossEncoder name or path",
+    "hops": "first-stage searches: 1, or 2 to follow the top passage to the next (multi-hop questions)",
     "chunk_size": "basic retriever: chunk size in tokens",
     "chunk_overlap": "basic retriever: overlap between chunks, smaller than chunk_size",
     "top_k": "basic retriever: chunks retrieved",

@@ -68,6 +68,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _reachable_copy(bin_dir: Path) -> Path:
+    """``bin_dir`` if the postgres user can run its programs, else a copy it can reach.
+
+    As root the server runs as postgres, which cannot enter a checkout under a 0700 folder (a
+    ``mktemp -d`` clone, a home directory) to reach the PyPI build inside ``.venv``. The copy keeps
+    the layout the binaries find their parts by: ``<package>/pginstall`` (bin, lib, share) and the
+    wheel's ``<package>.libs`` beside it (their RPATH is ``$ORIGIN/../../../<package>.libs``).
+    """
+    probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(bin_dir / "initdb")],
+                           capture_output=True, timeout=30)
+    if probe.returncode == 0:
+        return bin_dir
+    install = bin_dir.parent
+    package = install.parent
+    site = package.parent
+    copy = Path(tempfile.gettempdir()) / f"rag-pg-install-{os.stat(bin_dir / 'initdb').st_mtime_ns}"
+    if not (copy / package.name / install.name / "bin" / "initdb").exists():
+        partial = Path(tempfile.mkdtemp(prefix="rag-pg-install-"))
+        shutil.copytree(install, partial / package.name / install.name, symlinks=True)
+        for libs in site.glob(f"{package.name}.libs"):
+            shutil.copytree(libs, partial / libs.name, symlinks=True)
+        for folder in [partial, *(p for p in partial.rglob("*") if p.is_dir())]:
+            folder.chmod(0o755)
+        try:
+            partial.rename(copy)  # atomic: a half-made copy is never used
+        except OSError:  # another test process made it first
+            shutil.rmtree(partial, ignore_errors=True)
+    return copy / package.name / install.name / "bin"
+
+
 class PostgresServer:
     """``initdb`` + ``pg_ctl start`` in a temporary folder, TCP on 127.0.0.1 only.
 
@@ -96,6 +126,7 @@ class PostgresServer:
             except KeyError:
                 pytest.skip("running as root, and there is no 'postgres' system user to run PostgreSQL as")
             os.chown(self.folder, user.pw_uid, user.pw_gid)
+            self.bin_dir = _reachable_copy(bin_dir)
         self.folder.chmod(0o700)
 
     def run(self, tool: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:

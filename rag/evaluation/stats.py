@@ -5,7 +5,8 @@
   ``n`` says how many remained; fewer than two values give no interval.
 - :func:`paired`: the mean difference A - B over the questions both versions scored, with its
   bootstrap interval (questions resampled together, so question difficulty cancels out).
-  A difference whose interval contains 0 is *within noise*.
+  A difference whose interval contains 0 is *within noise*; with fewer than ``MIN_PAIRED``
+  shared questions none is called.
 
 Resampling is seeded: the same rows always give the same intervals.
 """
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
 LEVEL = 0.95
 RESAMPLES = 2000
 SEED = 0
+# Below this many paired questions no difference is called: the percentile bootstrap excludes 0
+# whenever every difference has the same sign, which happens by chance with probability 2 * 0.5**n
+# (0.5 for 2 questions, 0.06 for 5, 0.03 for 6, the first below 1 - LEVEL).
+MIN_PAIRED = 6
 
 
 @dataclass(frozen=True)
@@ -46,13 +51,15 @@ class Difference(Estimate):
 
     @property
     def within_noise(self) -> bool:
-        """True when the interval contains 0 (or there is no interval)."""
-        return self.lo is None or self.lo <= 0.0 <= self.hi
+        """True when the interval contains 0, or there is no interval, or too few questions to call it."""
+        return self.n < MIN_PAIRED or self.lo is None or self.lo <= 0.0 <= self.hi
 
     @property
     def verdict(self) -> str:
         if self.mean is None:
             return "no shared questions"
+        if self.n < MIN_PAIRED and not (self.lo is None or self.lo <= 0.0 <= self.hi):
+            return f"too few questions (n={self.n})"
         if self.within_noise:
             return "within noise"
         return "better" if self.mean > 0 else "worse"

@@ -97,7 +97,7 @@ def best_line(board: Any) -> str | None:
         return line
     second = board.iloc[1]
     diff = second.get("vs_best") or "n/a"
-    significant = "within noise" not in diff and "n/a" not in diff and "no shared" not in diff
+    significant = diff.endswith(("better", "worse"))
     verdict = "significantly better" if significant else "NOT significantly better"
     return (f"{line}; runner-up {second['retriever']} ({score(second)}), runner-up minus best on the same "
             f"questions: {diff}: the best is {verdict} than the runner-up")

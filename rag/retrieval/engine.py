@@ -33,6 +33,10 @@ def build_retrieval(spec: RetrieverSpec, parts: IndexParts, config: Any) -> tupl
 
     params = spec.values
     first_stage = MODES.get(params["mode"]).make(parts, params)
+    if params["hops"] == 2:
+        from rag.retrieval.first_stage import SecondHopRetriever
+
+        first_stage = SecondHopRetriever(first_stage, top_k=params["top_k"])
     retriever, postprocessors = spec.kind_plugin.retriever(first_stage, parts.storage, params)
     postprocessors.append(DistinctText(docstore=parts.storage.docstore))  # no passage takes two of the LLM's slots
     if params.get("rerank_top_n"):

@@ -3,6 +3,7 @@
 Window replacement, auto-merging and reranking then work on whatever this stage returns.
 Hybrid uses weighted reciprocal rank fusion: a node's score is the sum over the two rankings
 of ``weight / (RRF_K + rank)``; it needs no score calibration between cosine and BM25.
+With ``hops=2`` a second search follows the first (:class:`SecondHopRetriever`).
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 from typing import Any, List
 
 from llama_index.core.base.base_retriever import BaseRetriever
-from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
 from rag.retrieval.mode import IndexParts
 
 RRF_K = 60  # the constant of Cormack et al. (2009); flattens the weight of the very top ranks
+HOP_WORDS = 200  # at most this many of the first passage's new words go into the second query
+_PUNCTUATION = "\"'()[]{}.,;:!?"
 
 
 class LexicalRetriever(BaseRetriever):
@@ -37,12 +40,51 @@ class FusionRetriever(BaseRetriever):
         self.retrievers, self.top_k = retrievers, top_k
 
     def _retrieve(self, query_bundle: QueryBundle) -> List[NodeWithScore]:
-        scores: dict[str, float] = {}
-        nodes: dict[str, Any] = {}
-        for retriever, weight in self.retrievers:
-            for rank, hit in enumerate(retriever.retrieve(query_bundle), start=1):
-                node_id = hit.node.node_id
-                nodes.setdefault(node_id, hit.node)
-                scores[node_id] = scores.get(node_id, 0.0) + weight / (RRF_K + rank)
-        best = sorted(scores, key=scores.get, reverse=True)[: self.top_k]
-        return [NodeWithScore(node=nodes[i], score=scores[i]) for i in best]
+        rankings = [(retriever.retrieve(query_bundle), weight) for retriever, weight in self.retrievers]
+        return fuse(rankings)[: self.top_k]
+
+
+def fuse(rankings: list[tuple[List[NodeWithScore], float]]) -> List[NodeWithScore]:
+    """Weighted reciprocal rank fusion: every node of any ranking, best fused score first."""
+    scores: dict[str, float] = {}
+    nodes: dict[str, Any] = {}
+    for ranking, weight in rankings:
+        for rank, hit in enumerate(ranking, start=1):
+            node_id = hit.node.node_id
+            nodes.setdefault(node_id, hit.node)
+            scores[node_id] = scores.get(node_id, 0.0) + weight / (RRF_K + rank)
+    best = sorted(scores, key=scores.get, reverse=True)
+    return [NodeWithScore(node=nodes[i], score=scores[i]) for i in best]
+
+
+class SecondHopRetriever(BaseRetriever):
+    """Two searches for questions whose evidence is spread over passages that name each other.
+
+    The first search ranks as usual; its top passage stays first. A second search then asks the
+    question again together with that passage's words the question does not contain (the entity
+    or fact that leads to the next passage, e.g. the director named in a film's paragraph), and the
+    two rankings are fused by reciprocal rank. On 130 HotpotQA questions this found both
+    supporting paragraphs in the first 4 for 0.55 of the questions against 0.49 (bench/README.md).
+    """
+
+    def __init__(self, base: BaseRetriever, top_k: int):
+        super().__init__()
+        self.base, self.top_k = base, top_k
+
+    def _retrieve(self, query_bundle: QueryBundle) -> List[NodeWithScore]:
+        first = self.base.retrieve(query_bundle)
+        if not first:
+            return first
+        seed = first[0]
+        asked = {_word(w) for w in query_bundle.query_str.split()}
+        new = [w for w in seed.node.get_content(metadata_mode=MetadataMode.NONE).split() if _word(w) not in asked]
+        if not new:
+            return first[: self.top_k]
+        second = self.base.retrieve(QueryBundle(f"{query_bundle.query_str}\n{' '.join(new[:HOP_WORDS])}"))
+        fused = fuse([(first, 1.0), (second, 1.0)])
+        rest = [hit for hit in fused if hit.node.node_id != seed.node.node_id]
+        return [seed, *rest][: self.top_k]
+
+
+def _word(token: str) -> str:
+    return token.strip(_PUNCTUATION).lower()

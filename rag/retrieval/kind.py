@@ -70,6 +70,7 @@ def first_stage_params(mode_field: str) -> tuple[Param, ...]:
         Param("mode", mode_field, mode_name),
         Param("dense_weight", "dense_weight", non_negative_float),
         Param("bm25_weight", "bm25_weight", non_negative_float),
+        Param("hops", "hops", hop_count),
     )
 
 
@@ -82,6 +83,13 @@ def mode_name(value: Any) -> str:
     if name not in MODES:
         raise ValueError(value)
     return name
+
+
+def hop_count(value: Any) -> int:
+    number = int(value)
+    if number not in (1, 2):
+        raise ValueError(value)
+    return number
 
 
 def non_negative_float(value: Any) -> float:

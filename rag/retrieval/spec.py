@@ -51,7 +51,9 @@ class RetrieverSpec:
         return f"{self.kind}[{shown}]"
 
     def _silent(self, key: str, value: Any) -> bool:
-        """Fusion weights say nothing outside hybrid mode, or at their neutral 1.0."""
+        """Fusion weights say nothing outside hybrid mode, or at their neutral 1.0; one hop is the plain search."""
+        if key == "hops":
+            return value == 1
         return key in ("dense_weight", "bm25_weight") and (self.values.get("mode") != "hybrid" or value == 1.0)
 
     def __str__(self) -> str:

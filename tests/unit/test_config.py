@@ -31,7 +31,7 @@ def test_bad_settings_name_the_problem(tmp_path):
 def test_retriever_specs_take_defaults_from_config_and_name_every_parameter():
     config = Config(window_size=2, merge_top_k=20)
     spec = RetrieverSpec.parse("sentence_window:top_k=4", config)
-    assert spec.values == {"window_size": 2, "mode": "hybrid", "dense_weight": 1.0, "bm25_weight": 1.0,
+    assert spec.values == {"window_size": 2, "mode": "hybrid", "dense_weight": 1.0, "bm25_weight": 1.0, "hops": 1,
                            "top_k": 4, "rerank_top_n": 2}
     assert spec.name == "sentence_window[window_size=2,mode=hybrid,top_k=4,rerank_top_n=2]"
     weighted = RetrieverSpec.parse("basic:bm25_weight=0.5", config)

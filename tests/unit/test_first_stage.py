@@ -4,7 +4,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rag.retrieval.bm25 import Bm25Index, tokenize
-from rag.retrieval.first_stage import RRF_K, FusionRetriever
+from rag.retrieval.first_stage import RRF_K, FusionRetriever, SecondHopRetriever
 
 
 class Fixed(BaseRetriever):
@@ -35,3 +35,28 @@ def test_tokens_drop_stop_words_stem_and_pair_cjk_characters():
     assert index.search("unrelated words", 5) == []
     assert Bm25Index.from_bytes(index.to_bytes()).search("revenue", 1) == index.search("revenue", 1)
     assert Bm25Index.build([], []).search("anything", 3) == []
+
+
+class ByQuery(BaseRetriever):
+    """Rankings keyed by a word of the query: stands in for a search that follows the query's words."""
+
+    def __init__(self, texts, rankings):
+        super().__init__()
+        self.texts, self.rankings, self.queries = texts, rankings, []
+
+    def _retrieve(self, query_bundle):
+        self.queries.append(query_bundle.query_str)
+        key = "follow" if "Nolan" in query_bundle.query_str else "plain"
+        return [NodeWithScore(node=TextNode(id_=i, text=self.texts[i]), score=1.0) for i in self.rankings[key]]
+
+
+def test_second_hop_asks_again_with_the_top_passages_new_words_and_keeps_it_first():
+    texts = {"film": "Inception is a film directed by Christopher Nolan.", "other": "Another film.",
+             "nolan": "Christopher Nolan was born in London.", "noise": "Unrelated."}
+    base = ByQuery(texts, {"plain": ["film", "other", "noise"], "follow": ["film", "nolan", "other"]})
+    out = SecondHopRetriever(base, top_k=3).retrieve(QueryBundle("Where was the director of the film Inception born?"))
+    assert [n.node.node_id for n in out] == ["film", "other", "nolan"]  # other: 1/62 + 1/63 > nolan: 1/62
+    second = base.queries[1]
+    assert "Christopher Nolan" in second and second.count("Inception") == 1  # only the words the question lacks
+    alone = SecondHopRetriever(ByQuery(texts, {"plain": [], "follow": []}), top_k=3)
+    assert alone.retrieve(QueryBundle("q")) == []

@@ -67,14 +67,14 @@ def test_paired_difference_of_noise_is_within_noise_and_uses_shared_questions_on
 
 
 def test_leaderboard_has_n_mean_interval_contexts_and_cutoffs():
-    frame = pd.DataFrame(rows("good", [0.9, 0.8, 0.9, 0.7], hits=[1, 1, 0, 1])
-                         + rows("bad", [0.2, 0.3, 0.1, 0.2], hits=[0, 0, 0, 1], errors=1))
+    frame = pd.DataFrame(rows("good", [0.9, 0.8, 0.9, 0.7, 0.9, 0.8], hits=[1, 1, 0, 1, 1, 1])
+                         + rows("bad", [0.2, 0.3, 0.1, 0.2, 0.1, 0.3], hits=[0, 0, 0, 1, 0, 1], errors=1))
     board = from_rows(frame)
     assert list(board["retriever"]) == ["good", "bad"]
     bad = board.iloc[1]
-    assert bad["questions"] == 5 and bad["errors"] == 1 and bad["triad_n"] == 4  # the failed row is not averaged in
+    assert bad["questions"] == 7 and bad["errors"] == 1 and bad["triad_n"] == 6  # the failed row is not averaged in
     assert bad["triad"] == pytest.approx(0.2) and bad["triad_lo"] <= 0.2 <= bad["triad_hi"]
-    assert bad["hit_rate@1"] == pytest.approx(0.25) and bad["hit_rate@5"] == 1.0
+    assert bad["hit_rate@1"] == pytest.approx(2 / 6) and bad["hit_rate@5"] == 1.0
     assert bad["contexts"] == 2.0
     assert "worse" in bad["vs_best"] and board.iloc[0]["vs_best"] is None
     assert board.attrs["ranked_by"] == "triad"
@@ -108,11 +108,22 @@ def test_close_versions_are_reported_within_noise():
 
 
 def test_summarize_and_compare_on_rows():
-    frame = pd.DataFrame(rows("a", [1.0, 1.0, 1.0]) + rows("b", [0.0, 0.0, 0.0]))
+    frame = pd.DataFrame(rows("a", [1.0] * 6) + rows("b", [0.0] * 6))
     table = summarize(frame, ["correctness"])
-    assert table.set_index("version").loc["a", "mean"] == 1.0 and set(table["n"]) == {3}
+    assert table.set_index("version").loc["a", "mean"] == 1.0 and set(table["n"]) == {6}
     d = compare(frame, "a", "b", "correctness")
-    assert (d.n, d.mean, d.verdict) == (3, 1.0, "better")
+    assert (d.n, d.mean, d.verdict) == (6, 1.0, "better")
+
+
+def test_a_difference_on_too_few_questions_is_not_called():
+    # Two questions both lower: the bootstrap interval excludes 0, but two same-sign differences
+    # happen by chance half the time.
+    d = paired({"x": 0.2, "y": 0.3}, {"x": 0.9, "y": 0.8})
+    assert d.lo is not None and d.hi < 0
+    assert d.within_noise and d.verdict == "too few questions (n=2)" and "worse" not in str(d)
+    frame = pd.DataFrame(rows("a", [0.9, 0.8]) + rows("b", [0.2, 0.3]))
+    line = best_line(from_rows(frame))
+    assert "too few questions" in line and "NOT significantly better" in line
 
 
 def test_gate_compares_each_versions_mean():
