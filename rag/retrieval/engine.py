@@ -32,11 +32,14 @@ def build_retrieval(spec: RetrieverSpec, parts: IndexParts, config: Any) -> tupl
     from rag.retrieval.distinct import DistinctText
 
     params = spec.values
-    first_stage = MODES.get(params["mode"]).make(parts, params)
     if params["hops"] == 2:
         from rag.retrieval.first_stage import SecondHopRetriever
+        from rag.retrieval.modes.hybrid import CANDIDATES_PER_SLOT
 
-        first_stage = SecondHopRetriever(first_stage, top_k=params["top_k"])
+        deeper = {**params, "top_k": params["top_k"] * CANDIDATES_PER_SLOT}  # candidates for the fusion
+        first_stage = SecondHopRetriever(MODES.get(params["mode"]).make(parts, deeper), top_k=params["top_k"])
+    else:
+        first_stage = MODES.get(params["mode"]).make(parts, params)
     retriever, postprocessors = spec.kind_plugin.retriever(first_stage, parts.storage, params)
     postprocessors.append(DistinctText(docstore=parts.storage.docstore))  # no passage takes two of the LLM's slots
     if params.get("rerank_top_n"):

@@ -83,6 +83,34 @@ def test_fusion_weights_change_the_order(app):
     assert [s.text for s in lexical_heavy][: len(lexical)] == [s.text for s in lexical]
 
 
+# A question whose answer sits in a passage it shares no name with: the film's paragraph names the
+# director, the director's paragraph answers. Three decoys share the question's own words.
+BRIDGE = {
+    "film.pdf": "Harbor Lights is a 1998 drama film directed by Marta Kowalczyk, about a lighthouse keeper.",
+    "director.pdf": "Marta Kowalczyk was raised in the port city of Gdynia and trained as a painter in Krakow.",
+    "band.pdf": "Harbor Lights is also an indie band whose members grew up together in Ohio.",
+    "festival.pdf": "The Harbor Lights festival is held where the old harbor lights grow dim each winter.",
+    "hotel.pdf": "The Harbor Lights hotel grew out of a fishing inn near the harbor.",
+}
+
+
+def test_a_second_hop_follows_the_top_passage_to_the_answer(tmp_path):
+    folder = tmp_path / "pdfs"
+    for name, text in BRIDGE.items():
+        make_pdf(folder / name, [text])
+    app = RAG(Config(storage_dir=tmp_path / "storage"), progress=False)
+    app.ingest(folder, progress=False)
+    question = "Where did the director of the film Harbor Lights grow up?"
+    for kind in KINDS:
+        one = [s.file for s in app.retrieve(question, f"{kind}:top_k=3,rerank_top_n=3"
+                                            if kind != "basic" else "basic:top_k=3")]
+        two = [s.file for s in app.retrieve(question, f"{kind}:top_k=3,rerank_top_n=3,hops=2"
+                                            if kind != "basic" else "basic:top_k=3,hops=2")]
+        assert "director.pdf" not in one and "director.pdf" in two, (kind, one, two)
+        assert two[0] == one[0] == "film.pdf", (kind, one, two)  # the first search's best stays first
+    assert "hops=2" in app.spec("basic:hops=2").name and "hops" not in app.spec("basic").name
+
+
 def test_stored_vector_rerank_finds_the_evidence_as_well_as_embedding_the_final_texts(sample_app, sample_questions):
     """The embedding reranker scores windows and merged parents by the mean of their parts' stored
     vectors; it must find the evidence pages about as often as embedding each final text does."""

@@ -57,6 +57,6 @@ def test_second_hop_asks_again_with_the_top_passages_new_words_and_keeps_it_firs
     out = SecondHopRetriever(base, top_k=3).retrieve(QueryBundle("Where was the director of the film Inception born?"))
     assert [n.node.node_id for n in out] == ["film", "other", "nolan"]  # other: 1/62 + 1/63 > nolan: 1/62
     second = base.queries[1]
-    assert "Christopher Nolan" in second and second.count("Inception") == 1  # only the words the question lacks
+    assert "Christopher Nolan" in second and "Inception" not in second  # only the words the question lacks
     alone = SecondHopRetriever(ByQuery(texts, {"plain": [], "follow": []}), top_k=3)
     assert alone.retrieve(QueryBundle("q")) == []
