@@ -77,7 +77,12 @@ class Config:
     merge_mode: str = "hybrid"
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
-    hops: int = 1  # 2: a second search with the first passage's new words (multi-hop questions)
+    # Searches per question: 2 follows the top passage to the next (SecondHopRetriever). Chosen by
+    # bench/retrieval_modes.py: better on HotpotQA for every kind and level on the SEC filings for
+    # basic and auto_merging; sentence_window lost evidence on the filings and the sample.
+    hops: int = 2  # basic
+    window_hops: int = 1
+    merge_hops: int = 2
 
     # basic: chunks sized to MiniLM's 256-token input, so no chunk is embedded truncated
     chunk_size: int = 256
@@ -271,7 +276,9 @@ HELP = {
     "store": "where indexes live: local (FAISS + JSON files in storage_dir)",
     "lock_timeout": "seconds a second writer waits for the first (0: fail at once)",
     "reranker": "fused (default), embedding, embedding-exact, none, or a CrossEncoder name or path",
-    "hops": "first-stage searches: 1, or 2 to follow the top passage to the next (multi-hop questions)",
+    "hops": "basic retriever: searches per question, 1 or 2 (a second search follows the top passage)",
+    "window_hops": "sentence_window retriever: searches per question, 1 or 2",
+    "merge_hops": "auto_merging retriever: searches per question, 1 or 2",
     "chunk_size": "basic retriever: chunk size in tokens",
     "chunk_overlap": "basic retriever: overlap between chunks, smaller than chunk_size",
     "top_k": "basic retriever: chunks retrieved",

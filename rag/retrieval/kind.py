@@ -64,13 +64,13 @@ class RetrieverKind:
         return values
 
 
-def first_stage_params(mode_field: str) -> tuple[Param, ...]:
+def first_stage_params(mode_field: str, hops_field: str) -> tuple[Param, ...]:
     """The parameters every kind has for its first stage (see ``rag/retrieval/modes``)."""
     return (
         Param("mode", mode_field, mode_name),
         Param("dense_weight", "dense_weight", non_negative_float),
         Param("bm25_weight", "bm25_weight", non_negative_float),
-        Param("hops", "hops", hop_count),
+        Param("hops", hops_field, hop_count),
     )
 
 

@@ -102,13 +102,14 @@ def test_a_second_hop_follows_the_top_passage_to_the_answer(tmp_path):
     app.ingest(folder, progress=False)
     question = "Where did the director of the film Harbor Lights grow up?"
     for kind in KINDS:
-        one = [s.file for s in app.retrieve(question, f"{kind}:top_k=3,rerank_top_n=3"
-                                            if kind != "basic" else "basic:top_k=3")]
+        one = [s.file for s in app.retrieve(question, f"{kind}:top_k=3,rerank_top_n=3,hops=1"
+                                            if kind != "basic" else "basic:top_k=3,hops=1")]
         two = [s.file for s in app.retrieve(question, f"{kind}:top_k=3,rerank_top_n=3,hops=2"
                                             if kind != "basic" else "basic:top_k=3,hops=2")]
         assert "director.pdf" not in one and "director.pdf" in two, (kind, one, two)
         assert two[0] == one[0] == "film.pdf", (kind, one, two)  # the first search's best stays first
-    assert "hops=2" in app.spec("basic:hops=2").name and "hops" not in app.spec("basic").name
+    assert "hops=2" in app.spec("basic").name and "hops" not in app.spec("basic:hops=1").name
+    assert "hops" not in app.spec("sentence_window").name and "hops=2" in app.spec("auto_merging").name
 
 
 def test_stored_vector_rerank_finds_the_evidence_as_well_as_embedding_the_final_texts(sample_app, sample_questions):

@@ -10,7 +10,7 @@ from rag.retrieval.kind import (Param, RetrieverKind, descending_sizes, first_st
 class AutoMerging(RetrieverKind):
     params = (
         Param("chunk_sizes", "chunk_sizes", descending_sizes, shapes_nodes=True),
-        *first_stage_params("merge_mode"),
+        *first_stage_params("merge_mode", "merge_hops"),
         Param("top_k", "merge_top_k", positive_int),
         Param("rerank_top_n", "merge_rerank_top_n", optional_top_n),
         Param("merge_ratio", "merge_ratio", ratio),

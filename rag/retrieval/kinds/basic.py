@@ -9,7 +9,7 @@ class Basic(RetrieverKind):
     params = (
         Param("chunk_size", "chunk_size", positive_int, shapes_nodes=True),
         Param("chunk_overlap", "chunk_overlap", non_negative_int, shapes_nodes=True),
-        *first_stage_params("mode"),
+        *first_stage_params("mode", "hops"),
         Param("top_k", "top_k", positive_int),
         Param("rerank_top_n", None, optional_top_n),
     )

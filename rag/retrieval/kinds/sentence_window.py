@@ -10,7 +10,7 @@ WINDOW_KEY = "window"
 class SentenceWindow(RetrieverKind):
     params = (
         Param("window_size", "window_size", positive_int, shapes_nodes=True),
-        *first_stage_params("window_mode"),
+        *first_stage_params("window_mode", "window_hops"),
         Param("top_k", "window_top_k", positive_int),
         Param("rerank_top_n", "window_rerank_top_n", optional_top_n),
     )
