@@ -73,7 +73,8 @@ def test_leaderboard_has_intervals_and_paired_verdict(results):
         assert (board[f"{metric}_lo"] <= board[metric]).all() and (board[metric] <= board[f"{metric}_hi"]).all()
     assert sorted(board["contexts"]) == [1.0, 4.0]
     assert board["vs_best"].iloc[0] is None
-    assert re.search(r"^[+-]\d\.\d{3} \[[+-]\d\.\d\d, [+-]\d\.\d\d\] (within noise|worse|better)$",
+    # Four questions are too few to call a difference (rag/evaluation/stats.py, MIN_PAIRED).
+    assert re.search(r"^[+-]\d\.\d{3} \[[+-]\d\.\d\d, [+-]\d\.\d\d\] (within noise|too few questions \(n=4\))$",
                      board["vs_best"].iloc[1])
     text = str(results)
     assert "@3" in text and "vs best" in text and "Ranked by triad" in text
