@@ -108,7 +108,7 @@ def test_a_second_hop_follows_the_top_passage_to_the_answer(tmp_path):
                                             if kind != "basic" else "basic:top_k=3,hops=2")]
         assert "director.pdf" not in one and "director.pdf" in two, (kind, one, two)
         assert two[0] == one[0] == "film.pdf", (kind, one, two)  # the first search's best stays first
-    assert "hops=2" in app.spec("basic").name and "hops" not in app.spec("basic:hops=1").name
+    assert "hops=2" in app.spec("basic:hops=2").name and "hops" not in app.spec("basic").name
     assert "hops" not in app.spec("sentence_window").name and "hops=2" in app.spec("auto_merging").name
 
 
