@@ -80,11 +80,12 @@ def requantise(source: Path, target: Path, kind: str) -> None:
     writer.close()
 
 
-def cell(path: Path, threads: int, flash: int, ubatch: int, words: int, work: Path) -> dict:
+def cell(path: Path, threads: int, flash: int, ubatch: int, words: int, socket: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", CHILD, str(path), str(threads), str(flash), str(ubatch),
-                           str(words), str(work / f"cell-{os.getpid()}.sock")],
-                          env=env, capture_output=True, text=True, check=True)
+                           str(words), str(socket)], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"cell {path.name} flash={flash} ubatch={ubatch} failed: {done.stderr.strip()[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -109,9 +110,9 @@ def main() -> None:
             requantise(source, target, kind)
             cells.append((f"requantised {kind}", target, -1, 512))
         rows = []
-        for label, path, flash, ubatch in cells:
+        for number, (label, path, flash, ubatch) in enumerate(cells):
             log(f"{label}, flash attention {flash}, micro-batch {ubatch}")
-            r = cell(path, args.threads, flash, ubatch, args.words, work)
+            r = cell(Path(path), args.threads, flash, ubatch, args.words, work / f"cell-{number}.sock")
             rows.append({"weights": label, "flash_attn": {-1: "auto", 0: "off", 1: "on"}[flash], "ubatch": ubatch,
                          "prompt_n": r["prompt_n"], "prompt_tok_s": round(r["prompt_tok_s"], 1),
                          "gen_tok_s": round(r["gen_tok_s"], 1)})
