@@ -87,7 +87,8 @@ def _reachable_copy(bin_dir: Path) -> Path:
     if not (copy / package.name / install.name / "bin" / "initdb").exists():
         partial = Path(tempfile.mkdtemp(prefix="rag-pg-install-"))
         shutil.copytree(install, partial / package.name / install.name, symlinks=True)
-        for libs in site.glob(f"{package.name}.libs"):
+        libs = site / f"{package.name}.libs"
+        if libs.is_dir():
             shutil.copytree(libs, partial / libs.name, symlinks=True)
         for folder in [partial, *(p for p in partial.rglob("*") if p.is_dir())]:
             folder.chmod(0o755)

@@ -50,15 +50,19 @@ class Difference(Estimate):
     """Mean of A - B over ``n`` shared questions."""
 
     @property
+    def _interval_has_zero(self) -> bool:
+        return self.lo is None or self.lo <= 0.0 <= self.hi
+
+    @property
     def within_noise(self) -> bool:
         """True when the interval contains 0, or there is no interval, or too few questions to call it."""
-        return self.n < MIN_PAIRED or self.lo is None or self.lo <= 0.0 <= self.hi
+        return self.n < MIN_PAIRED or self._interval_has_zero
 
     @property
     def verdict(self) -> str:
         if self.mean is None:
             return "no shared questions"
-        if self.n < MIN_PAIRED and not (self.lo is None or self.lo <= 0.0 <= self.hi):
+        if self.n < MIN_PAIRED and not self._interval_has_zero:
             return f"too few questions (n={self.n})"
         if self.within_noise:
             return "within noise"
