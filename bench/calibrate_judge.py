@@ -210,36 +210,6 @@ def feature_key(model_name: str, item: Item) -> str:
     return _digest(model_name, pj.PROMPT_VERSION, item.metric, item.args)
 
 
-# The measures without the LLM are cached too, keyed by the source of the code that computes them
-# (and of the lexical judge, which others edit), so a change recomputes them (about a minute).
-def _evidence_version() -> str:
-    import inspect
-
-    code = [inspect.getsource(f) for f in (pj.ProbabilityJudge.claim_evidence, pj.number_tokens,
-                                           pj.number_mismatches, pj._same_number, pj._content, pj._number_words)]
-    code.append((ROOT / "rag" / "evaluation" / "judges" / "lexical.py").read_text(encoding="utf-8"))
-    code.append(repr(sorted(pj.NEGATIONS)) + repr(pj.NUMBER_REACH))
-    return hashlib.sha1("".join(code).encode()).hexdigest()[:12]
-
-
-EVIDENCE_VERSION = _evidence_version()
-
-
-def evidence(item: Item, cheap, cache: dict, out) -> dict:
-    """claim_evidence() of the item (cached): recomputed without the LLM when only it changed."""
-    key = _digest("evidence", EVIDENCE_VERSION, item.args)
-    if key not in cache:
-        contexts, answer = item.args
-        claims = pj.split_claims(answer)
-        numeric = {}
-        if claims and any(c.strip() for c in contexts):
-            f = cheap.claim_evidence([c for c in contexts if c.strip()], answer, claims)
-            numeric = {k: v for k, v in f.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        cache[key] = {"key": key, "evidence": numeric}
-        out.write(json.dumps(cache[key]) + "\n")
-    return cache[key]["evidence"]
-
-
 def compute(items: list[Item], judge, model_name: str, cache: dict, cache_file: Path, no_compute: bool,
             cheap=None) -> list[Row]:
     rows, todo = [], 0
@@ -271,8 +241,6 @@ def compute(items: list[Item], judge, model_name: str, cache: dict, cache_file: 
                     out.write(json.dumps(entry) + "\n")
                     cache[key] = entry
                     features = dict(entry["features"])
-                if "score" not in features and cheap is not None:
-                    features.update(evidence(item, cheap, cache, out))
             lexical = getattr(cheap.lexical if cheap is not None else judge.lexical, item.metric)
             t = time.perf_counter()  # fresh: the lexical judge may have changed since the cache was written
             lexical_score = float(lexical(*item.args)[0])
@@ -376,7 +344,10 @@ def combined_score(row: Row, coefficients: dict) -> float:
         return float(row.features["score"])
     judge = pj.ProbabilityJudge.__new__(pj.ProbabilityJudge)
     judge.coefficients = {row.item.metric: coefficients}
-    return judge.combine(row.item.metric, row.features)
+    score = judge.combine(row.item.metric, row.features)
+    if row.features.get("contradicted_n"):  # the judge's rule: a contradicted number or cell caps it
+        score = min(score, pj.CONTRADICTED_CAP)
+    return score
 
 
 def raw_p(row: Row) -> float:

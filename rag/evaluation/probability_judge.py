@@ -48,7 +48,7 @@ Embed = Callable[[list[str]], np.ndarray]
 
 DEFAULT_MODEL = "qwen2.5-coder-1.5b"
 CONTEXT_WINDOW = 4096
-PROMPT_VERSION = "pj-v2"  # change when a prompt changes: the calibration cache keys on it
+PROMPT_VERSION = "pj-v3"  # v3: each claim against its own evidence  # change when a prompt changes: the calibration cache keys on it
 
 LOGIT_CLIP = 10.0  # |logit| cap: P(yes) of 1e-9 and 1e-5 mean the same "no"
 TOP_LOGPROBS = 20
@@ -102,6 +102,12 @@ MIN_CLAIM_WORDS = 4  # "Yes." or "It is." is no claim of its own: it joins a nei
 MAX_CLAIM_TOKENS = 256
 WINDOW_WORDS = 80  # a long context is cut into windows of about this many words
 SAFETY_TOKENS = 48  # chat template and rounding
+CONTRADICTED_CAP = 0.1  # groundedness of an answer with a claim whose number the evidence contradicts
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _sigmoid(x: float) -> float:
@@ -310,39 +316,62 @@ class ProbabilityJudge:
         if "score" in f:  # decided without the model
             return f["score"], f["reason"]
         score = self.combine("groundedness", f)
-        p, claim = f["weakest_p"], f["weakest_claim"]
-        short = claim if len(claim) <= 80 else claim[:77] + "..."
+        if f["contradicted"]:  # a number the evidence gives otherwise: not grounded, whatever P(yes) says
+            score = min(score, CONTRADICTED_CAP)
         verdict = "grounded" if score >= self.threshold else "not grounded"
-        n = len(f["claim_p"])
-        detail = (f"least supported of {n} claim{'s' * (n != 1)}: \"{short}\" (P(yes) {p:.2f})"
-                  if n > 1 else f"P(yes) {p:.2f} for \"{short}\"")
-        extra = [f"lexical {f['lexical_score']:.2f}"]
-        if f["number_mismatch"]:
-            extra.append("numbers not in the context as stated: " + ", ".join(f["number_mismatch_list"][:4]))
-        return score, f"Answer looks {verdict}: {detail}; {'; '.join(extra)}."
+        supported = sum(s >= self.threshold for s in f["claim_scores"])
+        n = len(f["claims"])
+        parts = [f"{supported} of {n} claim{'s' * (n != 1)} supported"]
+        for claim, p, claim_score, evidence in zip(f["claims"], f["claim_p"], f["claim_scores"], f["evidence"]):
+            mark = "supported" if claim_score >= self.threshold else "NOT supported"
+            line = f'{mark}: "{_short(claim, 70)}" (P(yes) {p:.2f}; evidence: "{_short(evidence.units[0], 90)}"'
+            if evidence.contradicted:
+                line += "; contradicted: " + ", ".join(evidence.contradicted[:2])
+            parts.append(line + ")")
+        return score, f"Answer looks {verdict}: " + "; ".join(parts) + "."
 
     def groundedness_features(self, contexts: list[str] | str, answer: str) -> dict:
-        """Raw measures behind :meth:`groundedness` (one LLM check per claim), or a final verdict."""
+        """Raw measures behind :meth:`groundedness`, or a final verdict.
+
+        Claim by claim: each claim is judged (one LLM check) against its own evidence, the few
+        context sentences or table rows most like it (:mod:`rag.evaluation.evidence`), and its
+        quantities are compared with that evidence explicitly.
+        """
+        from rag.evaluation.evidence import EvidenceFinder
+
         verdict = self.verdict_without_model(contexts, answer)
         if verdict is not None:
             return verdict
         if isinstance(contexts, str):
             contexts = [contexts]
         contexts = [c for c in contexts if c and c.strip()]
-        claims = split_claims(answer)
-        claims = [self._truncate(c, MAX_CLAIM_TOKENS) for c in claims]
+        claims = [self._truncate(c, MAX_CLAIM_TOKENS) for c in split_claims(answer)]
+        finder = EvidenceFinder(contexts, self.embed)
+        evidence = [finder.find(claim) for claim in claims]
         fixed = self._fixed(GROUNDED_USER.format(context="") + GROUNDED_SUFFIX)
-        budget = self.context_window - fixed - max(self._tokens(c) for c in claims) - SAFETY_TOKENS
-        context = self.fit_context("\n\n".join(contexts), budget, query=" ".join(claims))
-        prefix = GROUNDED_USER.format(context=context)  # identical for every claim: KV cache reused
-        claim_p = [self._ask(prefix + claim + GROUNDED_SUFFIX) for claim in claims]
-        features = self.claim_evidence(contexts, answer, claims)
-        weakest = int(np.argmin(claim_p))
+        claim_p = []
+        for claim, found in zip(claims, evidence):
+            budget = self.context_window - fixed - self._tokens(claim) - SAFETY_TOKENS
+            source = self.fit_context(found.text, budget, query=claim)
+            claim_p.append(self._ask(GROUNDED_USER.format(context=source) + claim + GROUNDED_SUFFIX))
         logits = [_logit(p) for p in claim_p]
+        # Word support of each claim by its own evidence (the lexical judge on those units only).
+        lexical = [_logit(self.lexical.groundedness([found.text], found.claim)[0]) for found in evidence]
+        mismatched = list(dict.fromkeys(n for found in evidence for n in (*found.contradicted, *found.absent)))
+        features = {"claims": claims, "lexical_logit": min(lexical), "lexical_score": _sigmoid(min(lexical)),
+                    "number_mismatch": float(min(len(mismatched), 2)), "number_mismatch_list": mismatched}
+        claim_scores = []
+        for logit, lex, found in zip(logits, lexical, evidence):
+            one = {"min_logit": logit, "mean_logit": logit, "lexical_logit": lex,
+                   "number_mismatch": float(min(len(found.contradicted) + len(found.absent), 2))}
+            claim_scores.append(CONTRADICTED_CAP if found.contradicted else self.combine("groundedness", one))
+        weakest = int(np.argmin(claim_scores))
         features.update({
-            "claim_p": claim_p, "weakest": weakest, "weakest_claim": claims[weakest], "weakest_p": claim_p[weakest],
+            "claim_p": claim_p, "claim_scores": claim_scores, "evidence": evidence,
+            "weakest": weakest, "weakest_claim": claims[weakest], "weakest_p": claim_p[weakest],
             "min_logit": min(logits), "mean_logit": float(np.mean(logits)),
-            "context_truncated": len(context) < len("\n\n".join(contexts)),
+            "contradicted": [c for e in evidence for c in e.contradicted],
+            "contradicted_n": sum(bool(e.contradicted) for e in evidence),
         })
         return features
 
@@ -358,18 +387,6 @@ class ProbabilityJudge:
         if not any(c and c.strip() for c in contexts or []):
             return {"score": 0.0, "reason": "There is no context to support the answer."}
         return None
-
-    def claim_evidence(self, contexts: list[str], answer: str, claims: list[str]) -> dict:
-        """The measures of groundedness that need no LLM: the lexical judge's score and the numbers
-        of the claims that the context does not give, or gives for something else."""
-        context = "\n\n".join(contexts)
-        lexical_score, _ = self.lexical.groundedness(contexts, answer)
-        mismatched = list(dict.fromkeys(n for claim in claims for n in number_mismatches(claim, context)))
-        return {
-            "claims": claims,
-            "lexical_score": float(lexical_score), "lexical_logit": _logit(lexical_score),
-            "number_mismatch": float(min(len(mismatched), 2)), "number_mismatch_list": mismatched,
-        }
 
     def _decide(self, metric: str, features: dict, yes: str, no: str) -> tuple[float, str]:
         """The calibrated score of ``features`` and the verdict word for it."""

@@ -38,6 +38,19 @@ class Judge:
 JUDGES: Registry[Judge] = Registry("judge", "judge", "rag.evaluation.judges")
 
 
+def accepts_answer(judge: Any) -> bool:
+    """Whether ``judge.context_relevance`` takes the answer too (``answer=``)."""
+    import inspect
+
+    method = getattr(judge, "context_relevance", None)
+    if method is None:
+        return False
+    try:
+        return "answer" in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def make_judge(config: Any, name: str | None = None, embed: Embed | None = None) -> Any:
     """The judge named ``name`` (default ``config.judge``), using ``embed`` or the judge embedder (``judge_embed_model``)."""
     from rag.embedding import judge_embedder

@@ -64,6 +64,20 @@ REFUSAL = re.compile(
 )
 
 STEEPNESS = 15.0
+DODGE_CAP = 0.3  # answer relevance of an on-topic answer that leaves out what was asked for
+
+# What a question asks for, by its first words: an answer without such a thing dodges it.
+ASKS_FOR = (
+    (re.compile(r"^\s*(?:how\s+(?:many|much|long|often|far|old|big|large|high|fast|soon)|what\s+(?:is|are|was|were)\s+the\s+"
+                r"(?:minimum|maximum|number|amount|percentage|rate|size|price|cost|length|duration|limit)\b)", re.I),
+     "a number or amount"),
+    (re.compile(r"^\s*(?:when|by\s+when|what\s+(?:year|date|day|month|time))\b", re.I), "a time or date"),
+)
+WHEN_WORDS = frozenset("""before after during within until by since once when while then immediately daily weekly monthly
+yearly annually each every first last next end start beginning after""".split()) | frozenset(
+    "january february march april may june july august september october november december monday tuesday "
+    "wednesday thursday friday saturday sunday year years month months week weeks day days hour hours "
+    "minute minutes".split())
 
 
 def expand_negations(text: str) -> str:
@@ -104,6 +118,23 @@ def is_refusal(text: str) -> bool:
     return bool(REFUSAL.search(expand_negations(text)))
 
 
+def expected_answer(question: str) -> str | None:
+    """What kind of thing the question asks for ("a number or amount", "a time or date"), if clear."""
+    for pattern, wanted in ASKS_FOR:
+        if pattern.search(question or ""):
+            return wanted
+    return None
+
+
+def gives(wanted: str, answer: str) -> bool:
+    """Whether the answer contains the kind of thing asked for."""
+    tokens = words(answer)
+    has_number = any(t[0].isdigit() for t in tokens)
+    if wanted == "a time or date":
+        return has_number or any(t in WHEN_WORDS for t in tokens)
+    return has_number
+
+
 def squash(raw: float, mid: float) -> float:
     return 1.0 / (1.0 + math.exp(-STEEPNESS * (raw - mid)))
 
@@ -139,7 +170,15 @@ class LocalJudge:
 
     # ------------------------------------------------------------------ relevance
 
-    def context_relevance(self, question: str, context: str) -> tuple[float, str]:
+    def context_relevance(self, question: str, context: str, answer: str | None = None) -> tuple[float, str]:
+        """How well the context's best passage bears on the question (and on the answer, when given).
+
+        A long context is scored by its best few consecutive sentences or table rows, not as a
+        whole: one row that answers the question makes the context relevant, however much else
+        it holds. With an ``answer`` that does not abstain, a context that holds the answer's
+        content (its numbers and topic words, in one passage) counts as relevant too: it is
+        what the answer was built from.
+        """
         if not context or not context.strip():
             return 0.0, "The context is empty."
         if not question or not question.strip():
@@ -154,11 +193,31 @@ class LocalJudge:
         coverage = 1 - len(missing) / len(key)
         raw = (1 - self.COVERAGE_WEIGHT) * cosine + self.COVERAGE_WEIGHT * coverage
         score = squash(raw, self.CONTEXT_MID)
-        verdict = "relevant" if score >= self.THRESHOLD else "not relevant"
         detail = f"embedding similarity {cosine:.2f}, {len(key) - len(missing)}/{len(key)} key question words present"
         if missing:
             detail += " (missing: " + ", ".join(missing[:4]) + ")"
+        held = self.answer_support(context, answer) if answer else None
+        if held is not None:
+            # Holding the answer only counts for a context that is at least about the question.
+            with_answer = squash(0.5 * raw + 0.5 * held, self.CONTEXT_MID)
+            if with_answer > score:
+                score = with_answer
+                detail += f"; it holds {held:.0%} of the answer's content in one passage"
+        verdict = "relevant" if score >= self.THRESHOLD else "not relevant"
         return score, f"Context looks {verdict}: {detail}."
+
+    def answer_support(self, context: str, answer: str) -> float | None:
+        """Share of the answer's topic words and numbers that the context's best passage holds
+        (None for an answer that abstains or has nothing to look for)."""
+        from rag.evaluation.evidence import split_units
+
+        substance = " ".join(s for s in sentences(answer) if not is_refusal(s))
+        wanted = {stem(w) for w in words(substance) if w not in FUNCTION_WORDS}
+        if len(wanted) < 2:
+            return None
+        units = split_units(context) or [context]
+        passages = [" ".join(units[i:i + 3]) for i in range(max(len(units) - 2, 1))]
+        return max(len(wanted & {stem(w) for w in words(p)}) / len(wanted) for p in passages)
 
     def answer_relevance(self, question: str, answer: str) -> tuple[float, str]:
         if not answer or not answer.strip():
@@ -171,6 +230,11 @@ class LocalJudge:
             return 0.0, "The answer declines to answer (e.g. says the context lacks the information)."
         cosine = self._cosine(question, " ".join(substance))
         score = squash(cosine, self.ANSWER_MID)
+        wanted = expected_answer(question)
+        if wanted is not None and not gives(wanted, " ".join(substance)):
+            # On topic, but without what was asked for ("how many" and no number): a dodge.
+            score = min(score, DODGE_CAP)
+            return score, f"Answer does not give what the question asks for ({wanted}; embedding similarity {cosine:.2f})."
         verdict = "is about" if score >= self.THRESHOLD else "is not about"
         return score, f"Answer {verdict} the question (embedding similarity {cosine:.2f})."
 
@@ -186,13 +250,26 @@ class LocalJudge:
         return vector
 
     def _windows(self, text: str) -> list[str]:
-        """The text itself if short, else windows of WINDOW_WORDS words overlapping by half,
-        so every sentence shorter than half a window appears whole in some window."""
+        """The text itself if short, else its passages of up to WINDOW_WORDS words: runs of
+        consecutive sentences / table rows, so that every sentence appears whole in some window
+        and one answering row is not diluted by the rest of a long chunk."""
         tokens = text.split()
-        size, step = self.WINDOW_WORDS, self.WINDOW_WORDS // 2
-        if len(tokens) <= size:
+        if len(tokens) <= self.WINDOW_WORDS:
             return [text]
-        return [" ".join(tokens[i:i + size]) for i in range(0, len(tokens) - step, step)]
+        from rag.evaluation.evidence import split_units
+
+        units = split_units(text)
+        windows = []
+        for i in range(len(units)):
+            window, n = [], 0
+            for unit in units[i:]:
+                size = len(unit.split())
+                if window and n + size > self.WINDOW_WORDS // 2:
+                    break
+                window.append(unit)
+                n += size
+            windows.append(" ".join(window))
+        return windows or [text]
 
     # ------------------------------------------------------------------ groundedness
 

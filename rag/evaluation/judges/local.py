@@ -10,7 +10,7 @@
 
 from typing import Any
 
-from rag.evaluation.judges import JUDGES, Judge
+from rag.evaluation.judges import JUDGES, Judge, accepts_answer
 
 GROUNDEDNESS_JUDGE, RELEVANCE_JUDGE = "probability", "lexical"
 
@@ -26,7 +26,9 @@ class PerMetricJudge:
     def groundedness(self, contexts: list[str] | str, answer: str) -> tuple[float, str]:
         return self._groundedness.groundedness(contexts, answer)
 
-    def context_relevance(self, question: str, context: str) -> tuple[float, str]:
+    def context_relevance(self, question: str, context: str, answer: str | None = None) -> tuple[float, str]:
+        if answer is not None and accepts_answer(self._relevance):
+            return self._relevance.context_relevance(question, context, answer=answer)
         return self._relevance.context_relevance(question, context)
 
     def answer_relevance(self, question: str, answer: str) -> tuple[float, str]:

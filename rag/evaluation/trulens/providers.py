@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 import pydantic
 
+from rag.evaluation.judges import accepts_answer
 from rag.evaluation.trulens.session import quiet_trulens_logs
 
 quiet_trulens_logs()  # before TruLens' import-time checks log their noise
@@ -38,11 +39,16 @@ class JudgeProvider(Provider):
     def judge(self) -> Any:
         return self._judge
 
-    def context_relevance(self, question: str, context: str) -> float:
-        return self.context_relevance_with_cot_reasons(question, context)[0]
+    def context_relevance(self, question: str, context: str, answer: str | None = None) -> float:
+        return self.context_relevance_with_cot_reasons(question, context, answer)[0]
 
-    def context_relevance_with_cot_reasons(self, question: str, context: str) -> tuple[float, dict[str, str]]:
-        score, reason = self._judge.context_relevance(question, _text(context))
+    def context_relevance_with_cot_reasons(self, question: str, context: str,
+                                           answer: str | None = None) -> tuple[float, dict[str, str]]:
+        """The judge's context relevance; judges that can also see the answer are given it."""
+        if answer is not None and accepts_answer(self._judge):
+            score, reason = self._judge.context_relevance(question, _text(context), answer=answer or "")
+        else:
+            score, reason = self._judge.context_relevance(question, _text(context))
         return _clip(score), {"reason": reason}
 
     def groundedness_measure(self, source: str | Sequence[str], statement: str) -> float:

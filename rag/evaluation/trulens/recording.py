@@ -31,7 +31,9 @@ SCORE_COLUMNS = {CONTEXT_RELEVANCE: "context_relevance", GROUNDEDNESS: "grounded
 def triad_metrics(provider: Any, cache: Any = None, label: str = "") -> list[Any]:
     """The RAG triad as TruLens ``Metric``s, with the course's selectors.
 
-    - Context Relevance: question vs. each retrieved chunk (``collect_list=False``), ``np.mean``.
+    - Context Relevance: question (and answer, for judges that take it) vs. each retrieved chunk
+      (``collect_list=False``), aggregated by ``np.max``: does the context hold what is needed.
+      The course averages (``np.mean``), which ranks a retriever higher for passing fewer chunks.
     - Groundedness: all retrieved chunks together (``collect_list=True``) vs. the answer.
     - Answer Relevance: question vs. answer.
 
@@ -43,6 +45,7 @@ def triad_metrics(provider: Any, cache: Any = None, label: str = "") -> list[Any
     from trulens.core import Metric
 
     from rag.evaluation.cache import cached_feedback
+    from rag.evaluation.judges import accepts_answer
     from rag.evaluation.trulens.providers import no_download_groundedness
 
     def judged(method: Any) -> Any:
@@ -52,12 +55,13 @@ def triad_metrics(provider: Any, cache: Any = None, label: str = "") -> list[Any
     if getattr(provider, "endpoint", None) is not None:  # an LLM provider: TruLens splits the answer
         groundedness_kwargs["groundedness_configs"] = no_download_groundedness()
 
-    context_relevance = (
-        Metric(judged(provider.context_relevance_with_cot_reasons), name=CONTEXT_RELEVANCE)
-        .on_input("question")
-        .on_context("context", collect_list=False)
-        .aggregate(np.mean)
-    )
+    context_relevance = Metric(judged(provider.context_relevance_with_cot_reasons), name=CONTEXT_RELEVANCE) \
+        .on_input("question").on_context("context", collect_list=False)
+    if accepts_answer(getattr(provider, "judge", None)):  # our judges that can see the answer are shown it
+        context_relevance = context_relevance.on_output("answer")
+    # The best context, not the mean: a mean over contexts rewards passing fewer of them, whether
+    # or not what the answer needs is among them.
+    context_relevance = context_relevance.aggregate(np.max)
     groundedness = (
         Metric(judged(provider.groundedness_measure_with_cot_reasons), name=GROUNDEDNESS, **groundedness_kwargs)
         .on_context("source", collect_list=True)
