@@ -56,6 +56,8 @@ class Config:
     llm_base_url: str | None = None
     llm_api_key: str | None = None  # falls back to OPENAI_API_KEY
     temperature: float = 0.1
+    # Sampling seed of the local generator: the same question, contexts and seed give the same answer.
+    seed: int = 0
     max_new_tokens: int = 192
     context_window: int = 8192
     request_timeout: float = 120.0
@@ -179,7 +181,7 @@ class Config:
 
         for name in ("embed_batch_size", "max_new_tokens", "context_window"):
             self._check(name, positive_int)
-        for name in ("embed_threads", "llm_threads", "llm_prompt_threads"):
+        for name in ("embed_threads", "llm_threads", "llm_prompt_threads", "seed"):
             self._check(name, non_negative_int)
         for name in ("temperature", "lock_timeout"):
             self._check(name, _non_negative)
@@ -271,6 +273,7 @@ HELP = {
     "llm_base_url": "OpenAI-compatible server URL, e.g. http://127.0.0.1:8000/v1",
     "llm_api_key": "server key (falls back to OPENAI_API_KEY)",
     "temperature": "sampling temperature of the generator",
+    "seed": "sampling seed of the local generator (runs repeat exactly; a remote server's may not)",
     "max_new_tokens": "answer length limit, in tokens",
     "context_window": "prompt budget in tokens; the context is trimmed to fit",
     "request_timeout": "seconds to wait for a model server",

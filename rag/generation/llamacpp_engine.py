@@ -209,12 +209,19 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self.sock.connect(self._path)
 
 
+# Reusing the KV cache of a shared prompt prefix makes llama.cpp read the rest in batches of
+# another shape, and its logits are then not bit-for-bit those of a fresh read: the same prompt
+# could sample another answer depending on what was asked before it. Every request reads its
+# whole prompt, so a run repeats exactly (a few hundred tokens of system prompt re-read per call).
+REUSE_PROMPT_CACHE = False
+
+
 def _body(messages: list[dict], max_tokens: int, temperature: float, stop: list[str] | None, logprobs: bool,
           top_logprobs: int, seed: int, *, stream: bool) -> dict:
     if max_tokens < 1:  # llama.cpp reads 0 as "one token" and -1 as "until the window is full"
         raise ValueError(f"max_tokens must be at least 1, not {max_tokens}")
     body: dict[str, Any] = {"messages": messages, "max_tokens": max_tokens, "temperature": temperature,
-                            "seed": seed, "cache_prompt": True}
+                            "seed": seed, "cache_prompt": REUSE_PROMPT_CACHE}
     if stop:
         body["stop"] = list(stop)
     if logprobs:

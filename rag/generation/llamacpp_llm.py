@@ -40,6 +40,7 @@ class LlamaCppLLM(CustomLLM):
     context_window: int = Field(default=4096, gt=0)
     max_new_tokens: int = Field(default=256, gt=0)
     temperature: float = Field(default=0.1, ge=0.0)
+    seed: int = Field(default=0, ge=0, description="Sampling seed: the same prompt gives the same answer.")
 
     @classmethod
     def class_name(cls) -> str:
@@ -112,7 +113,7 @@ class LlamaCppLLM(CustomLLM):
     def _options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         return {"max_tokens": kwargs.get("max_tokens", self.max_new_tokens),
                 "temperature": kwargs.get("temperature", self.temperature),
-                "stop": kwargs.get("stop"), "seed": kwargs.get("seed", 0)}
+                "stop": kwargs.get("stop"), "seed": kwargs.get("seed", self.seed)}
 
 
 def _messages(messages: Sequence[ChatMessage]) -> list[dict]:

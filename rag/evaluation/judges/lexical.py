@@ -156,6 +156,10 @@ class LocalJudge:
     # Passages that answer a question sit around cosine 0.7, same-topic non-answers around 0.6.
     COVERAGE_WEIGHT = 0.2
     CONTEXT_MID = 0.70
+    # With the answer: half the above, half the share of the answer's new content in one passage.
+    # A passage that holds the answer's fact sits near 0.6 (topical, fact present), a topical one
+    # without it near 0.4.
+    HELD_MID = 0.55
     # Answer relevance: cosine only, as a good answer need not repeat the question ("10 days.").
     # Unrelated text sits near 0.0-0.15 and terse on-topic answers from 0.3 up, so 0.3 splits
     # "about the question" from "about something else"; it cannot tell a right answer from a
@@ -196,24 +200,26 @@ class LocalJudge:
         detail = f"embedding similarity {cosine:.2f}, {len(key) - len(missing)}/{len(key)} key question words present"
         if missing:
             detail += " (missing: " + ", ".join(missing[:4]) + ")"
-        held = self.answer_support(context, answer) if answer else None
+        held = self.answer_support(context, answer, question) if answer else None
         if held is not None:
             # Holding the answer only counts for a context that is at least about the question.
-            with_answer = squash(0.5 * raw + 0.5 * held, self.CONTEXT_MID)
+            with_answer = squash(0.5 * raw + 0.5 * held, self.HELD_MID)
             if with_answer > score:
                 score = with_answer
                 detail += f"; it holds {held:.0%} of the answer's content in one passage"
         verdict = "relevant" if score >= self.THRESHOLD else "not relevant"
         return score, f"Context looks {verdict}: {detail}."
 
-    def answer_support(self, context: str, answer: str) -> float | None:
-        """Share of the answer's topic words and numbers that the context's best passage holds
-        (None for an answer that abstains or has nothing to look for)."""
+    def answer_support(self, context: str, answer: str, question: str = "") -> float | None:
+        """Share of what the answer adds to the question (its words and numbers that the question
+        does not have) that the context's best passage holds; None for an answer that abstains
+        or adds nothing to look for."""
         from rag.evaluation.evidence import split_units
 
         substance = " ".join(s for s in sentences(answer) if not is_refusal(s))
-        wanted = {stem(w) for w in words(substance) if w not in FUNCTION_WORDS}
-        if len(wanted) < 2:
+        asked = {stem(w) for w in words(question)}
+        wanted = {stem(w) for w in words(substance) if w not in FUNCTION_WORDS} - asked
+        if not wanted:
             return None
         units = split_units(context) or [context]
         passages = [" ".join(units[i:i + 3]) for i in range(max(len(units) - 2, 1))]

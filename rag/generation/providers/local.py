@@ -21,7 +21,8 @@ def make_local_llm(config: Any) -> Any:
     threads = engine_threads(config)
     return LlamaCppLLM(gguf_path=str(path), threads=threads["threads"], prompt_threads=threads["batch_threads"],
                        context_window=config.context_window,
-                       max_new_tokens=config.max_new_tokens, temperature=config.temperature)
+                       max_new_tokens=config.max_new_tokens, temperature=config.temperature,
+                       seed=config.seed)
 
 
 PLUGIN = Generator(name="local", help="llama.cpp in-process: a catalogue model or a GGUF path (default)",
