@@ -116,11 +116,13 @@ def cached_feedback(function: Callable[..., Any], cache: EvaluationCache | None,
     The signature is kept (``functools.wraps``): TruLens binds its selectors by parameter name."""
     if cache is None:
         return function
+    from rag.evaluation.judges import JUDGES_VERSION
+
     name = getattr(function, "__name__", "feedback")
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        key = cache.key(label, name, args, kwargs)
+        key = cache.key(label, name, JUDGES_VERSION, args, kwargs)
         hit = cache.get("judgement", key)
         if hit is not None:
             return tuple(hit) if isinstance(hit, list) else hit
