@@ -19,7 +19,9 @@ What it does:
   ``app.evaluate(questions, retrievers=[basic, sentence_window, auto_merging], judge="local")``:
   every question is answered by the bundled local LLM with each retriever and judged by the
   offline local judge (context relevance, groundedness, answer relevance; triad = their mean),
-  ``correctness`` = token recall of the reference answer (rag.evaluation.metrics);
+  ``correctness`` = key-fact correctness against the reference answer (rag.evaluation.key_facts:
+  1.0 when its numbers, money, dates, codes, people and roles are all stated, at most 0.3 when
+  one is missing or contradicted, token recall when it has none), ``token_recall`` beside it;
 * there are no evidence pages in this set, so the hit rate is document-level and computed here
   from each row's sources: ``doc_hit`` = 1 if any returned source comes from a filing matching
   the question's Source Docs glob, ``doc_precision`` = share of returned sources that do.
@@ -239,7 +241,8 @@ def main(argv: list[str] | None = None) -> None:
             board.append(clean(entry))
 
         columns = ["retriever", "questions", "context_relevance", "groundedness", "answer_relevance", "triad",
-                   "correctness", "token_f1", "doc_hit", "doc_precision", "k", "latency_s", "tokens", "errors"]
+                   "correctness", "token_recall", "token_f1", "doc_hit", "doc_precision", "k", "latency_s", "tokens",
+                   "errors"]
         # the spec names are long; the kind is enough in the table (full names are in the JSON)
         table = [dict(r, retriever=r.get("kind") or r.get("retriever")) for r in board]
         print(f"SEC 10-Q, filings: {', '.join(chosen)} ({report.pages if hasattr(report, 'pages') else '?'} pages); "
@@ -247,10 +250,11 @@ def main(argv: list[str] | None = None) -> None:
               f"{args.max_new_tokens}), judge=local.")
         print(f"Ingest {ingest_s:.1f} s; evaluate {eval_s:.1f} s.")
         print(render(table, columns, args.markdown))
-        print("triad = mean of context_relevance, groundedness, answer_relevance (local judge); correctness = token "
-              "recall of the reference answer; doc_hit = any source from a filing matching Source Docs "
-              "(document level, no evidence pages); doc_precision = share of sources that do; k = sources per answer; "
-              "latency_s = mean seconds per answer.")
+        print("triad = mean of context_relevance, groundedness, answer_relevance (local judge); correctness = key-fact "
+              "correctness against the reference answer (token recall when it states no number, code, name or role); "
+              "token_recall = share of its words in the answer; doc_hit = any source from a filing matching Source "
+              "Docs (document level, no evidence pages); doc_precision = share of sources that do; k = sources per "
+              "answer; latency_s = mean seconds per answer.")
         for r in selected:
             print(f"  Q [{r['type']}, {r['glob']}]: {r['question']}")
         print(f"uptime at start: {start_state['uptime']}")

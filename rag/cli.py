@@ -439,7 +439,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"leaderboard": results.leaderboard.to_dict(orient="records"),
                      "failed": len(results.failed), "failure": summary, "best": results.best(),
-                     "cache": results.cache,
+                     "agreement": results.agreement().as_dict(), "cache": results.cache,
                      "gate": None if verdict is None else {"passed": verdict.passed, "verdict": str(verdict)},
                      "paths": {k: str(v) for k, v in results.paths.items()}})
     else:
@@ -448,6 +448,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(results)
         if len(results.leaderboard) > 1:
             print(results.best())
+        print(results.agreement().to_string())
         for name, path in results.paths.items():
             print(f"{name}: {path}")
         if results.cache:

@@ -18,9 +18,13 @@ Sources are ranked in the order the retriever returned them (after rerank).
 Answers (offline, no LLM). Text is lower-cased, split into word and number tokens
 (``1,000`` -> ``1000``), and common function words are dropped.
 
-- ``token_recall``: share of the reference's content tokens that the answer contains. The
-  headline ``correctness``: short references ("At least 14 characters.") against answers that
-  explain more are the norm, and a wrong number or name is a missing token.
+- ``correctness``: key-fact correctness (:mod:`rag.evaluation.key_facts`): the reference's key
+  facts (numbers with units, money, dates, codes, people, roles), or the question's explicit
+  ``key_facts``, each found, missing or contradicted in the answer. 1.0 when all are found, at
+  most 0.3 when one is missing or contradicted, whatever the word overlap ("25 working days"
+  against "10 working days" has a token recall of 0.875). ``correctness_reason`` names the fact.
+  A reference without a key fact falls back to token recall, and the reason says so.
+- ``token_recall``: share of the reference's content tokens that the answer contains.
 - ``token_f1``: SQuAD-style F1 over the same tokens (penalises verbose answers).
 - ``cosine``: embedding cosine of answer and reference when an ``embed`` function is given;
   it measures topical similarity and cannot tell "10 days" from "87 days", so it is reported
@@ -37,14 +41,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-PASSAGE_RECALL = 0.6
+from rag.evaluation.key_facts import STOPWORDS, key_fact_correctness
 
-STOPWORDS = frozenset("""
-a an the this that these those and or but nor so if then than as of in on at to for from by with
-about into over under between through during before after is am are was were be been being have has
-had do does did will would shall should can could may might must it its they them their there here
-which who whom whose what when where why how also just very only any each per all some such
-""".split())  # "not"/"no" stay: they flip a claim
+PASSAGE_RECALL = 0.6
 
 
 # ---------------------------------------------------------------- retrieval
@@ -173,14 +172,25 @@ def token_f1(answer: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def answer_correctness(answer: str, reference: str | None,
-                       embed: Callable[[list[str]], np.ndarray] | None = None) -> dict[str, float | None]:
-    """``correctness`` (= token recall), ``token_f1`` and ``answer_cosine`` of an answer against a reference."""
-    if not reference:
-        return {"correctness": None, "token_f1": None, "answer_cosine": None}
+def answer_correctness(answer: str, reference: str | None, embed: Callable[[list[str]], np.ndarray] | None = None,
+                       key_facts: Sequence[str] | None = None, question: str | None = None) -> dict[str, Any]:
+    """An answer against a reference answer and/or the question's explicit key facts.
+
+    ``correctness``: key-fact correctness (:mod:`rag.evaluation.key_facts`; token recall when the
+    reference has no key fact), ``correctness_reason`` (one line: the fact missing or contradicted),
+    ``token_recall``, ``token_f1`` and ``answer_cosine``. ``question``, when given, leaves out the
+    facts it already states and says which kind of fact it asks for. All None without a reference
+    or key facts; the token scores and cosine are None without a reference.
+    """
+    if not reference and not key_facts:
+        return {"correctness": None, "correctness_reason": None, "token_recall": None, "token_f1": None,
+                "answer_cosine": None}
+    answer = answer or ""
+    recall = token_recall(answer, reference) if reference else None
+    facts = key_fact_correctness(answer, reference, key_facts=key_facts, question=question, fallback=recall)
     cosine = None
-    if embed is not None and (answer or "").strip():
+    if embed is not None and reference and answer.strip():
         vectors = np.asarray(embed([answer, reference]))
         cosine = float(np.clip(vectors[0] @ vectors[1], -1.0, 1.0))
-    return {"correctness": token_recall(answer or "", reference), "token_f1": token_f1(answer or "", reference),
-            "answer_cosine": cosine}
+    return {"correctness": facts.score, "correctness_reason": facts.reason, "token_recall": recall,
+            "token_f1": token_f1(answer, reference) if reference else None, "answer_cosine": cosine}

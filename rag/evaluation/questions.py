@@ -6,6 +6,8 @@ JSONL: one object per line (blank and ``#`` lines ignored), for example::
 
     {"question": "...", "reference_answer": "...", "evidence": [{"file": "handbook.pdf", "page": 2}]}
 
+``key_facts`` (optional) lists the facts a right answer must state (``["10 working days"]``);
+without it they are taken from the reference answer (see :mod:`rag.evaluation.key_facts`).
 ``query`` is accepted for ``question`` and ``answer`` for ``reference_answer``. ``evidence``
 items are ``{"file", "page"}`` (``page`` 1-based; optional ``page_end`` for a range; no page
 means "anywhere in the file") or gold passages: a string or ``{"text": ...}``.
@@ -31,6 +33,9 @@ class Question:
     reference_answer: str | None = None
     # {"file": str, "page": int | None, "page_end": int | None} or {"text": str} (a gold passage)
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    # The facts a right answer must state, e.g. ["10 working days"] (see rag.evaluation.key_facts);
+    # empty: taken from the reference answer.
+    key_facts: list[str] = field(default_factory=list)
 
     @property
     def has_reference(self) -> bool:
@@ -125,7 +130,26 @@ def _from_object(path: Any, n: int, obj: Any) -> Question:
         raise InputError(f"{where}: \"evidence\" must be a list of {{\"file\", \"page\"}} objects or passages, "
                          f"got {type(evidence).__name__}.")
     return Question(question=question.strip(), reference_answer=(reference or "").strip() or None,
-                    evidence=[_evidence(where, j, e) for j, e in enumerate(evidence, start=1)])
+                    evidence=[_evidence(where, j, e) for j, e in enumerate(evidence, start=1)],
+                    key_facts=_key_facts(where, obj.get("key_facts")))
+
+
+def _key_facts(where: str, value: Any) -> list[str]:
+    """The optional ``key_facts``: a list of non-empty strings (one string is a list of one)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise InputError(f"{where}: \"key_facts\" must be a list of strings such as [\"10 working days\"], "
+                         f"got {type(value).__name__}.")
+    out = []
+    for j, fact in enumerate(value, start=1):
+        if not isinstance(fact, str) or not fact.strip():
+            raise InputError(f"{where}: key fact {j} must be a non-empty string such as \"10 working days\", "
+                             f"got {fact!r}.")
+        out.append(fact.strip())
+    return out
 
 
 def _evidence(where: str, j: int, item: Any) -> dict[str, Any]:

@@ -31,19 +31,21 @@ def parse_version(version: str) -> dict[str, str | None]:
 
 
 def rank(df: pd.DataFrame) -> pd.DataFrame:
-    """Sort best first (mean of the triad, then correctness, then speed) and number the rows."""
+    """Sort best first by :func:`ranking_keys` (key-fact correctness, then the triad, then speed;
+    without reference answers the triad, then speed) and number the rows."""
     import pandas as pd
 
     if df.empty:
         return df.assign(rank=pd.Series(dtype=int))
-    keys = [c for c in ("triad", "correctness", "latency_s") if c in df.columns]
+    keys = ranking_keys(df)
     ascending = [c == "latency_s" for c in keys]
     df = df.sort_values(keys, ascending=ascending, na_position="last", kind="mergesort").reset_index(drop=True)
     df.insert(0, "rank", range(1, len(df) + 1))
     return df
 
 
-SCORE_METRICS = (*TRIAD, "triad", "correctness", "token_f1", "answer_cosine", "hit_rate", "mrr", "ndcg")
+SCORE_METRICS = (*TRIAD, "triad", "correctness", "token_recall", "token_f1", "answer_cosine", "hit_rate", "mrr",
+                 "ndcg")
 COST_METRICS = ("n_contexts", "latency_s", "tokens")  # n_contexts: how many contexts the LLM got
 CUTOFF_RE = re.compile(r"^(hit_rate|mrr|ndcg)@(\d+)$")
 
@@ -65,12 +67,30 @@ def with_row_triad(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.assign(triad=scores.mean(axis=1, skipna=False))
 
 
+# What the user cares about first: whether the answers state the right facts. The triad ranks
+# only when no question has a reference answer (or key facts) to check the answers against.
+RANKED_BY = {"correctness": "key-fact correctness", "triad": "the RAG triad (no reference answers)"}
+
+
 def ranking_metric(board: pd.DataFrame) -> str | None:
-    """The first ranking key that has values: what "best" and "within noise" refer to."""
-    for key in ("triad", "correctness"):
+    """The metric that ranks, and what "best" and "within noise" refer to: ``correctness`` when
+    any row has it, else ``triad`` when any has that, else None."""
+    for key in RANKED_BY:
         if key in board and board[key].notna().any():
             return key
     return None
+
+
+def ranking_keys(df: pd.DataFrame) -> list[str]:
+    """The sort keys of :func:`rank`: the ranking metric, the triad beside correctness, then speed."""
+    key = ranking_metric(df)
+    keys = [key, "triad"] if key == "correctness" else [key]
+    return [c for c in dict.fromkeys([*keys, "latency_s"]) if c and c in df.columns]
+
+
+def ranked_by_text(key: str | None) -> str:
+    """``"ranked by key-fact correctness"`` / ``"ranked by the RAG triad (no reference answers)"``."""
+    return f"ranked by {RANKED_BY.get(key or '', key or 'nothing (no scores)')}"
 
 
 def from_rows(rows: pd.DataFrame) -> pd.DataFrame:
@@ -210,8 +230,9 @@ def display(board: pd.DataFrame, columns: Sequence[str], width: int = 100) -> st
     head = [f"{c}: {board[c].iloc[0]}" for c in shared]
     text = "\n".join(([" · ".join(head)] if head else []) + lines)
     key = board.attrs.get("ranked_by")
-    notes = [f"Ranked by {key}. ± = half the 95% bootstrap interval; vs best = this version minus the best on "
-             "the same questions (paired)."] if key and len(board) > 1 else []
+    ranked = ranked_by_text(key)
+    notes = [f"{ranked[0].upper()}{ranked[1:]}. ± = half the 95% bootstrap interval; vs best = this version "
+             "minus the best on the same questions (paired)."] if key and len(board) > 1 else []
     if hidden:
         notes.append(f"Not shown to fit {width} columns: {', '.join(hidden)}.")
     if notes:

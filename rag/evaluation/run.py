@@ -87,6 +87,13 @@ class EvaluationResults:
 
         return best_line(self.leaderboard)
 
+    def agreement(self, right_at: float = 0.5):
+        """Per version, how many answers were right by key facts, and the rows where a judge
+        disagrees with key-fact correctness (see :mod:`rag.evaluation.verdict`)."""
+        from rag.evaluation.verdict import agreement
+
+        return agreement(self.rows, right_at=right_at)
+
     def gate(self, fail_under: dict[str, float] | Sequence[str]):
         """Check every version's mean against minimums, e.g. ``{"groundedness": 0.7, "hit_rate@5": 0.8}``."""
         from rag.evaluation.gate import check
@@ -192,7 +199,7 @@ def _evaluate_version(app: Any, spec: Any, items: list[Question], metrics: list[
     metadata = {
         "retriever": spec.name, "kind": spec.kind, "judge": label, "llm_provider": config.llm_provider,
         "llm_model": generator_label(config), "embed_model": config.embed_model, "reranker": config.reranker,
-        "max_new_tokens": config.max_new_tokens, "temperature": config.temperature}
+        "max_new_tokens": config.max_new_tokens, "temperature": config.temperature, "seed": config.seed}
     # A TruLens recorder records one question at a time: one recorder per worker, same app version.
     free: queue.Queue = queue.Queue()
     for _ in range(workers):
@@ -213,6 +220,7 @@ def _evaluate_version(app: Any, spec: Any, items: list[Question], metrics: list[
         return row
 
     settings = {"provider": config.llm_provider, "base_url": config.llm_base_url, "temperature": config.temperature,
+                "seed": config.seed,
                 "max_new_tokens": config.max_new_tokens, "context_window": config.context_window}
     with cached_answers(engine, cache, generator_label(config), settings):
         if workers > 1:
@@ -230,9 +238,10 @@ def _evaluate_version(app: Any, spec: Any, items: list[Question], metrics: list[
 
 ROW_COLUMNS = ["version", "retriever", "kind", "judge", "question", "reference_answer", "answer", "contexts",
                "n_contexts", "sources", "context_relevance", "context_relevance_reason", "groundedness",
-               "groundedness_reason", "answer_relevance", "answer_relevance_reason", "correctness", "token_f1",
-               "answer_cosine", "hit_rate", "mrr", "ndcg", "latency_s", "retrieve_s", "rerank_s", "generate_s",
-               "prompt_tokens", "completion_tokens", "tokens", "record_id", "error"]
+               "groundedness_reason", "answer_relevance", "answer_relevance_reason", "correctness",
+               "correctness_reason", "token_recall", "token_f1", "answer_cosine", "hit_rate", "mrr", "ndcg",
+               "latency_s", "retrieve_s", "rerank_s", "generate_s", "prompt_tokens", "completion_tokens", "tokens",
+               "record_id", "error"]
 
 
 def row_columns(at: Sequence[int] = DEFAULT_AT) -> list[str]:
@@ -257,8 +266,10 @@ def cutoffs(at: Any) -> tuple[int, ...]:
 def stored_columns(items: Sequence[Question], at: Sequence[int]) -> list[str]:
     """The row columns recorded in TruLens beside the triad: what the question set can score."""
     names = ["n_contexts"]
-    if any(q.reference_answer for q in items):
+    if any(q.reference_answer or q.key_facts for q in items):
         names.append("correctness")
+    if any(q.reference_answer for q in items):
+        names.append("token_recall")
     if any(q.evidence for q in items):
         names += ["hit_rate", "mrr", "ndcg", *(f"{m}@{k}" for m in ("hit_rate", "ndcg") for k in at)]
     return names
@@ -341,7 +352,8 @@ def _run_one(engine: Any, recorder: Any, item: Question, spec: Any, version: str
     if item.evidence:
         row.update(retrieval_scores(sources, item.evidence))
         row.update(cutoff_scores(sources, item.evidence, at))
-    row.update(answer_correctness(row["answer"], item.reference_answer, embed=embed))
+    row.update(answer_correctness(row["answer"], item.reference_answer, embed=embed, key_facts=item.key_facts,
+                                  question=item.question))
     return row
 
 

@@ -79,8 +79,11 @@ def _value(value: Any) -> str:
 
 
 def best_line(board: Any) -> str | None:
-    """"best: X (triad 0.712 [0.61, 0.80]); runner-up Y: -0.050 [-0.12, +0.02] within noise"."""
+    """"best: X (correctness 0.712 [0.61, 0.80]), ranked by key-fact correctness; runner-up Y ...: the best
+    is NOT significantly better than the runner-up", on the metric that ranked the board."""
     import pandas as pd
+
+    from rag.evaluation.ranking import ranked_by_text
 
     key = board.attrs.get("ranked_by")
     if board.empty or not key:
@@ -92,7 +95,7 @@ def best_line(board: Any) -> str | None:
         interval = "" if lo is None or pd.isna(lo) else f" [{lo:.2f}, {hi:.2f}]"
         return f"{key} {row[key]:.3f}{interval}"
 
-    line = f"best: {first['retriever']} ({score(first)})"
+    line = f"best: {first['retriever']} ({score(first)}), {ranked_by_text(key)}"
     if len(board) < 2:
         return line
     second = board.iloc[1]
