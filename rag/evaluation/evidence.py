@@ -17,23 +17,130 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+import math
 from typing import Callable, Sequence
 
 import numpy as np
 
-from rag.evaluation.judges.lexical import FUNCTION_WORDS, stem, words
+from rag.evaluation.judges.lexical import FUNCTION_WORDS, ROW_MARK, split_units, stem, words
 
 Embed = Callable[[list[str]], np.ndarray]
 
-ROW_MARK = " | "  # ingest writes a table row as "Header: cell | Header: cell"
 EVIDENCE_UNITS = 3  # units shown to the judge per claim
-MAX_UNIT_WORDS = 120  # longer prose sentences are cut into pieces of this many words
 # Unit score = cosine + LEXICAL_WEIGHT * share of the claim's topic words in the unit
 # + NUMBER_BONUS when the unit holds one of the claim's numbers.
 LEXICAL_WEIGHT = 0.5
 NUMBER_BONUS = 0.15
 UNIT_WORDS = 2  # words after a number that say what it counts ("10 working days")
 NOT_UNITS = FUNCTION_WORDS | frozenset("per and or to a an the of".split())
+
+
+# ---------------------------------------------------------------- numbers in text
+
+NEGATIONS = frozenset("not no never none nobody nothing neither nor without except only cannot unless".split())  # not topic words
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
+NUMBER_REACH = 3  # words either side of a number that say what it counts ("45 minutes", "torque of 48 Nm")
+
+
+
+
+_UNITS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+          "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+          "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19}
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+         "ninety": 90}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
+
+
+def _content(tokens: Sequence[str]) -> list[str]:
+    """Stems of the topic words: no function words, negations, digits or number words."""
+    return [stem(t) for t in tokens if t not in FUNCTION_WORDS and t not in NEGATIONS and not NUMBER.match(t)
+            and t not in _UNITS and t not in _TENS and t not in _SCALES]
+
+
+def _number_words(text: str) -> list[str]:
+    """Lower-case words and digit groups; citation markers like [1] are not numbers of the text."""
+    return re.findall(r"\d+(?:[.,]\d+)*|[a-z]+", re.sub(r"\[\d+\]", " ", text.lower()).replace("-", " "))
+
+
+def number_tokens(text: str) -> list[tuple[int, float]]:
+    """(position in ``_number_words(text)``, value) of each number: digits ("1,240", "3.5") and
+    number words ("thirty-one", "four thousand", "twelve")."""
+    tokens = _number_words(text)
+    out, i = [], 0
+    while i < len(tokens):
+        t = tokens[i]
+        if t[0].isdigit():
+            try:
+                value = float(t.replace(",", "")) if re.fullmatch(r"\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?", t) else None
+            except ValueError:
+                value = None
+            if value is not None:
+                if i + 1 < len(tokens) and tokens[i + 1] in _SCALES:
+                    value *= _SCALES[tokens[i + 1]]
+                    i += 1
+                out.append((i, value))
+            i += 1
+            continue
+        if t in _UNITS or t in _TENS:
+            start, value, current = i, 0.0, 0.0
+            while i < len(tokens) and (tokens[i] in _UNITS or tokens[i] in _TENS or tokens[i] in _SCALES
+                                       or (tokens[i] == "and" and current)):
+                w = tokens[i]
+                if w in _UNITS or w in _TENS:
+                    current += _UNITS.get(w, 0) + _TENS.get(w, 0)
+                elif w in _SCALES:
+                    current = (current or 1) * _SCALES[w]
+                    if _SCALES[w] >= 1000:
+                        value, current = value + current, 0.0
+                i += 1
+            if tokens[i - 1] == "and":
+                i -= 1
+            out.append((start, value + current))
+            continue
+        i += 1
+    return out
+
+
+def _same_number(a: float, b: float) -> bool:
+    """Equal, or equal after a change of unit by a power of ten (480 g = 0.48 kg, 2.4 m = 240 cm)."""
+    return any(math.isclose(a * 10.0 ** k, b, rel_tol=1e-9, abs_tol=1e-9) for k in (-3, -2, -1, 0, 1, 2, 3))
+
+
+def number_mismatches(claim: str, context: str) -> list[str]:
+    """Numbers of the claim that the context does not give, and numbers the context gives but for
+    something else: the claim's words around the number sit next to a different number in the
+    context and never next to this one ("charges in 48 minutes" where it says 45 minutes, 48 Nm)."""
+    claim_words, context_words = _number_words(claim), _number_words(context)
+    in_claim, in_context = number_tokens(claim), number_tokens(context)
+
+    def near(tokens: list[str], numbers_at: list[int], i: int, reach: int) -> set[str]:
+        """Topic words within ``reach`` of position i, not past the next number on either side."""
+        start = max([0, i - reach] + [k + 1 for k in numbers_at if k < i])
+        end = min([len(tokens), i + reach + 1] + [k for k in numbers_at if k > i])
+        return set(_content(tokens[start:end]))
+
+    claim_at, context_at = [k for k, _ in in_claim], [k for k, _ in in_context]
+    bad = []
+    for i, value in in_claim:
+        label = f"{value:g}"
+        if value in (0, 1) and not claim_words[i][0].isdigit():  # "one of", "no one": rarely a quantity
+            continue
+        same = [j for j, v in in_context if _same_number(value, v)]
+        if not same:
+            bad.append(label)
+            continue
+        around = near(claim_words, claim_at, i, NUMBER_REACH)
+        if not around:
+            continue
+        reach = NUMBER_REACH + 2  # a little slack: a paraphrase may move a word
+        if any(around & near(context_words, context_at, j, reach) for j in same):
+            continue
+        # Bound to this number nowhere; a swap only if its words are bound to another number.
+        if any(around & near(context_words, context_at, j, NUMBER_REACH)
+               for j, v in in_context if not _same_number(value, v)):
+            bad.append(label)
+    return list(dict.fromkeys(bad))
 
 
 @dataclass
@@ -51,39 +158,12 @@ class Evidence:
         return "\n".join(self.units)
 
 
-def split_units(text: str) -> list[str]:
-    """Table rows (one a line) and prose sentences (lines joined, then split at sentence ends)."""
-    out: list[str] = []
-    prose: list[str] = []
-
-    def flush() -> None:
-        if prose:
-            joined = " ".join(prose)
-            for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])", joined):
-                tokens = sentence.split()
-                out.extend(" ".join(tokens[i:i + MAX_UNIT_WORDS]) for i in range(0, len(tokens), MAX_UNIT_WORDS))
-            prose.clear()
-
-    for line in (text or "").splitlines():
-        line = line.strip()
-        if not line:
-            flush()
-        elif ROW_MARK in line:
-            flush()
-            out.append(line)
-        else:
-            prose.append(line)
-    flush()
-    return [u for u in out if re.search(r"\w", u)]
-
-
 def topic_stems(text: str) -> set[str]:
     return {stem(w) for w in words(text) if w not in FUNCTION_WORDS and not w[0].isdigit()}
 
 
 def quantities(text: str) -> list[tuple[float, frozenset[str], str]]:
     """(value, unit stems, as written) for each number that is followed or preceded by a unit."""
-    from rag.evaluation.probability_judge import number_tokens, _number_words
 
     tokens = _number_words(text)
     money = _money_values(text)
@@ -124,7 +204,6 @@ class EvidenceFinder:
     def find(self, claim: str) -> Evidence:
         if not self.units:
             return Evidence(claim, [], [])
-        from rag.evaluation.probability_judge import _same_number
 
         claim_vector = np.asarray(self.embed([claim]))[0]
         cosine = self._vectors @ claim_vector
@@ -167,13 +246,14 @@ class EvidenceFinder:
             if not matched:
                 continue
             conflicts = []
+            anchor = next(f"{h}: {c}" for h, c in cells.items() if h in matched)
             for j, others in rows:
                 if j == i or others.keys() != cells.keys():
                     continue  # another table
                 for header, cell in others.items():
                     if header not in matched and normalise(cell) != normalise(cells[header]) \
                             and states(cell, claim_words, claim_numbers, money):
-                        conflicts.append(f'"{cell}" (evidence: {header}: {cells[header]})')
+                        conflicts.append(f'"{cell}": the row with {anchor} gives {header}: {cells[header]}')
             key = (not conflicts, len(matched), topic[i])
             if best is None or key > best[0]:
                 best = (key, i, conflicts)
@@ -184,7 +264,6 @@ class EvidenceFinder:
 
     def _check_quantities(self, evidence: Evidence, about: int) -> None:
         """Contradicted: the unit most about the claim's topic counts the same thing with another value."""
-        from rag.evaluation.probability_judge import _same_number
 
         everywhere = {v for numbers in self._numbers for v in numbers}
         stated = quantities(self.units[about])
@@ -223,6 +302,8 @@ def states(cell: str, claim_words: list[str], claim_numbers: list[float], claim_
         return all(n in present for n in numbers) and (len(words_) == len(numbers)
                                                        or any(w in present for w in words_ if not w[0].isdigit()))
     content = [w for w in words_ if w not in FUNCTION_WORDS]
+    if len(content) >= 2 and "".join(w[0] for w in content) in present:  # "CFO" for Chief Financial Officer
+        return True
     return bool(content) and all(w in present for w in content) and len(" ".join(content)) > 2
 
 
@@ -259,6 +340,5 @@ def _same_unit(a: frozenset[str], b: frozenset[str]) -> bool:
 
 def quantities_or_numbers(text: str) -> list[tuple[float, frozenset[str], str]]:
     """Every number of ``text`` (with its unit where it has one)."""
-    from rag.evaluation.probability_judge import number_tokens
 
     return [(v, frozenset(), f"{v:g}") for _, v in number_tokens(text)]

@@ -1,0 +1,101 @@
+"""Claim evidence and the explicit checks of groundedness: table rows, ranges, swapped numbers."""
+
+import numpy as np
+import pytest
+
+from rag.evaluation.evidence import EvidenceFinder, row_cells, within
+from rag.evaluation.judges.lexical import LocalJudge, split_units
+
+pytestmark = pytest.mark.unit
+
+LEAVE = """3.1 Leave entitlements
+Full-time employees receive the entitlements below for each calendar year.
+Leave type: Annual leave | Entitlement: 25 working days | Paid: Yes | Notes: Accrues monthly from the start date
+Leave type: Sick leave | Entitlement: 10 working days | Paid: Yes | Notes: A certificate is needed from the 4th day
+Leave type: Unpaid leave | Entitlement: Up to 3 months | Paid: No | Notes: Requires approval from a director"""
+
+APPROVALS = """4.4 Approval thresholds
+Claim amount: Up to $500 | Approver: Line manager
+Claim amount: $500.01 to $5,000 | Approver: Department director
+Claim amount: Above $5,000 | Approver: Chief Financial Officer"""
+
+PROSE = ("Submit expense claims within 30 days of the date on which the cost was incurred. "
+         "Attach an itemised receipt for every expense of $25 or more.")
+
+
+def flat_embed(texts):  # no semantics: the word and number signals decide
+    return np.full((len(texts), 4), 0.5)
+
+
+@pytest.fixture
+def finder():
+    return EvidenceFinder([LEAVE, APPROVALS, PROSE], flat_embed)
+
+
+def test_units_are_table_rows_and_sentences():
+    units = split_units(LEAVE + "\n\n" + PROSE)
+    assert "Leave type: Sick leave | Entitlement: 10 working days | Paid: Yes | Notes: A certificate is needed " \
+           "from the 4th day" in units
+    assert any(u.startswith("Submit expense claims within 30 days") for u in units)
+    assert any(u.startswith("Attach an itemised receipt") for u in units)
+    assert row_cells(units[1])[:2] == [("Leave type", "Annual leave"), ("Entitlement", "25 working days")]
+
+
+@pytest.mark.parametrize("claim", [
+    "Full-time employees get 10 working days of paid sick leave per year.",
+    "You get ten days of sick leave.",
+    "Annual leave is 25 working days.",
+    "A claim of $3,200 must be approved by the Department director.",
+    "A claim of $7,500 needs the CFO's approval.",
+    "Claims must be submitted within 30 days.",
+])
+def test_claims_consistent_with_the_table_are_not_contradicted(finder, claim):
+    evidence = finder.find(claim)
+    assert evidence.contradicted == []
+    assert evidence.units  # and some evidence is found
+
+
+@pytest.mark.parametrize("claim, named", [
+    # another row's number; the message names either side of the mix-up
+    ("Full-time employees get 25 working days of paid sick leave per year.", ("Sick leave", "10 working days")),
+    ("A claim of $3,200 must be approved by the CFO.", ("Department director", "$500.01 to $5,000")),
+    ("A claim of $3,200 must be approved by the line manager.", ("Department director", "$500.01 to $5,000")),
+    ("Claims must be submitted within 60 days.", ("30 days",)),  # a swapped number in prose
+])
+def test_claims_that_mix_rows_or_swap_numbers_are_contradicted(finder, claim, named):
+    evidence = finder.find(claim)
+    assert evidence.contradicted, claim
+    assert any(name in c for c in evidence.contradicted for name in named), evidence.contradicted
+
+
+def test_the_row_a_claim_speaks_of_is_its_first_evidence(finder):
+    evidence = finder.find("Sick leave is 10 working days.")
+    assert evidence.units[0].startswith("Leave type: Sick leave")
+    assert len(evidence.units) <= 3
+
+
+@pytest.mark.parametrize("value, cell, inside", [
+    (3200, "$500.01 to $5,000", True), (7500, "$500.01 to $5,000", False), (7500, "Above $5,000", True),
+    (400, "Up to $500", True), (600, "Up to $500", False), (5, "10 working days", False)])
+def test_ranges_in_cells(value, cell, inside):
+    assert within(value, cell) is inside
+
+
+def test_context_relevance_sees_the_answer():
+    judge = LocalJudge(flat_embed)
+    question = "How many days of paid sick leave does an employee get?"
+    without, _ = judge.context_relevance(question, LEAVE)
+    with_answer, reason = judge.context_relevance(question, LEAVE, answer="Employees get 10 working days [1].")
+    assert with_answer > without
+    assert "answer" in reason
+    unrelated, _ = judge.context_relevance(question, PROSE, answer="Employees get 10 working days [1].")
+    assert unrelated < with_answer
+
+
+def test_answer_relevance_drops_for_an_answer_without_what_was_asked():
+    judge = LocalJudge(flat_embed)
+    question = "How many days of paid sick leave does an employee get?"
+    dodge, reason = judge.answer_relevance(question, "Sick leave is described in the leave policy of the handbook.")
+    answer, _ = judge.answer_relevance(question, "An employee gets 10 working days of paid sick leave.")
+    assert dodge < 0.5 <= answer
+    assert "a number" in reason
