@@ -67,7 +67,7 @@ def test_sweep_versions_with_cutoffs_and_contexts(app, results):
 
 def test_leaderboard_has_intervals_and_paired_verdict(results):
     board = results.leaderboard
-    assert list(board["rank"]) == [1, 2] and board.attrs["ranked_by"] == "triad"
+    assert list(board["rank"]) == [1, 2] and board.attrs["ranked_by"] == "correctness"  # the questions have references
     for metric in ("triad", "groundedness", "hit_rate@1", "hit_rate@3", "correctness"):
         assert (board[f"{metric}_n"] == len(QUESTIONS)).all()
         assert (board[f"{metric}_lo"] <= board[metric]).all() and (board[metric] <= board[f"{metric}_hi"]).all()
@@ -77,7 +77,7 @@ def test_leaderboard_has_intervals_and_paired_verdict(results):
     assert re.search(r"^[+-]\d\.\d{3} \[[+-]\d\.\d\d, [+-]\d\.\d\d\] (within noise|too few questions \(n=4\))$",
                      board["vs_best"].iloc[1])
     text = str(results)
-    assert "@3" in text and "vs best" in text and "Ranked by triad" in text
+    assert "@3" in text and "vs best" in text and "anked by key-fact correctness" in text
     assert max(len(line) for line in text.splitlines()) <= 100
     assert results.best().startswith(f"best: {board['retriever'].iloc[0]}")
     assert "<table" in results._repr_html_() and "hit_rate@1" in results._repr_html_()
@@ -155,7 +155,7 @@ def test_cli_leaderboard_prints_the_stored_table(app, results, capsys, monkeypat
     assert main(["--storage-dir", str(app.config.storage_dir), "leaderboard"]) == 0
     out = capsys.readouterr().out
     board = results.leaderboard
-    assert "@3" in out and "vs best" in out and "Ranked by triad" in out
+    assert "@3" in out and "vs best" in out and "anked by key-fact correctness" in out
     for rank, retriever, triad in zip(board["rank"], board["retriever"], board["triad"]):
         line = next(line for line in out.splitlines() if line.startswith(f"{rank} "))
         assert retriever.split("[")[0] in line and f"{triad:.3f}" in line  # the same mean as `rag eval` printed

@@ -153,7 +153,8 @@ def test_answer_correctness_token_scores():
     assert token_recall("You get 87 days of paid sick leave.", reference) < 0.7
     assert 0 < token_f1("10 working days", reference) < 1
     assert token_f1("", reference) == 0.0
-    assert answer_correctness("anything", None) == {"correctness": None, "token_f1": None, "answer_cosine": None}
+    assert answer_correctness("anything", None) == {"correctness": None, "correctness_reason": None, "token_recall": None,
+                                                    "token_f1": None, "answer_cosine": None}
 
 
 def test_answer_correctness_with_embeddings(embed):
