@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -210,6 +211,27 @@ def feature_key(model_name: str, item: Item) -> str:
     return _digest(model_name, pj.PROMPT_VERSION, item.metric, item.args)
 
 
+# The measures without the LLM are cached too, keyed by the source of the code that computes them,
+# so a change there recomputes them (about a minute) while the LLM's P(yes) stays cached.
+def _evidence_version() -> str:
+    code = [(ROOT / "rag" / "evaluation" / name).read_text(encoding="utf-8")
+            for name in ("evidence.py", "judges/lexical.py")]
+    code.append(inspect.getsource(pj.ProbabilityJudge.claim_evidence))
+    return hashlib.sha1("".join(code).encode()).hexdigest()[:12]
+
+
+def evidence(item: Item, cheap, cache: dict, out) -> dict:
+    """The LLM-free measures of claim_evidence() for the item (cached by code version)."""
+    key = _digest("evidence", _evidence_version(), item.args)
+    if key not in cache:
+        contexts, answer = item.args
+        f = cheap.claim_evidence(contexts, answer)
+        numeric = {k: v for k, v in f.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        cache[key] = {"key": key, "evidence": numeric}
+        out.write(json.dumps(cache[key]) + "\n")
+    return cache[key]["evidence"]
+
+
 def compute(items: list[Item], judge, model_name: str, cache: dict, cache_file: Path, no_compute: bool,
             cheap=None) -> list[Row]:
     rows, todo = [], 0
@@ -241,6 +263,8 @@ def compute(items: list[Item], judge, model_name: str, cache: dict, cache_file: 
                     out.write(json.dumps(entry) + "\n")
                     cache[key] = entry
                     features = dict(entry["features"])
+            if item.metric == "groundedness" and "score" not in features and cheap is not None:
+                features.update(evidence(item, cheap, cache, out))
             lexical = getattr(cheap.lexical if cheap is not None else judge.lexical, item.metric)
             t = time.perf_counter()  # fresh: the lexical judge may have changed since the cache was written
             lexical_score = float(lexical(*item.args)[0])
@@ -286,7 +310,8 @@ def load_cache(path: Path) -> dict:
 # The sign each weight must have: evidence of support can only raise the score, evidence against it
 # only lower it (so the score is monotonic in P(yes), and a quirk of one dev set cannot flip a sign).
 SIGNS = {"min_logit": 1, "mean_logit": 1, "logit": 1, "lexical_logit": 1, "cosine": 1, "coverage": 1,
-         "number_mismatch": -1}
+         "number_mismatch": -1, "names_absent": -1, "negation_differs": -1,
+         "clean_support": 1}
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, signs: list[int], l2: float = L2,

@@ -152,6 +152,8 @@ class Evidence:
     scores: list[float]
     contradicted: list[str] = field(default_factory=list)  # "25 working days (evidence: 10 working days)"
     absent: list[str] = field(default_factory=list)  # numbers of the claim found in no context
+    absent_names: list[str] = field(default_factory=list)  # capitalised names of the claim found in no context
+    negation_differs: bool = False  # the claim negates where its evidence does not, or the reverse
 
     @property
     def text(self) -> str:
@@ -200,6 +202,7 @@ class EvidenceFinder:
         self._stems = [topic_stems(u) for u in self.units]
         self._numbers = [{v for v, _, _ in quantities_or_numbers(u)} for u in self.units]
         self._vectors = np.asarray(embed(self.units)) if self.units else np.zeros((0, 1))
+        self._text = " ".join(" ".join(contexts).lower().split())
 
     def find(self, claim: str) -> Evidence:
         if not self.units:
@@ -223,6 +226,8 @@ class EvidenceFinder:
         order = [i for i in np.argsort(-np.asarray(scores)) if i != about][:self.k - 1]
         order = sorted([about, *order], key=lambda i: -scores[i])
         evidence.units, evidence.scores = [self.units[i] for i in order], [scores[i] for i in order]
+        evidence.absent_names = [n for n in names(claim) if n.lower() not in self._text]
+        evidence.negation_differs = negates(claim) != negates(self.units[about])
         evidence.contradicted = list(dict.fromkeys(evidence.contradicted))
         return evidence
 
@@ -274,6 +279,22 @@ class EvidenceFinder:
             in_range = any(within(value, cell) for cell in self.units[about].split(ROW_MARK))
             if same_unit and not in_range and not any(_same_number(value, v) for v, _ in same_unit):
                 evidence.contradicted.append(f"{shown} (evidence: {same_unit[0][1]})")
+
+
+NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-zA-Z]+(?:[ -][A-Z][a-zA-Z]+)*)")
+CLAIM_NEGATIONS = frozenset("not no never none nobody nothing neither nor cannot without".split())
+
+
+def names(claim: str) -> list[str]:
+    """Capitalised words or runs of them inside a sentence ("Margaret Oldroyd", "Harwell"): the
+    names a claim commits to. Sentence-initial words are left out (they are capitalised anyway)."""
+    text = re.sub(r"\[\d+\]", " ", claim)
+    found = [m.group(1) for m in NAME.finditer(text)]
+    return [n for n in dict.fromkeys(found) if n.lower() not in FUNCTION_WORDS and len(n) > 2]
+
+
+def negates(text: str) -> bool:
+    return any(w in CLAIM_NEGATIONS for w in words(text))
 
 
 def row_cells(row: str) -> list[tuple[str, str]]:

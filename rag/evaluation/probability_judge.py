@@ -74,8 +74,10 @@ ANSWER_SUFFIX = ("\n\nDoes this response address the question, attempting to ans
 
 # ---------------------------------------------------------------------------------- calibration
 # Logistic models: score = sigmoid(bias + sum(weight * feature)), features in FEATURES order.
-# Fitted 2026-12-01 by `nice .venv/bin/python bench/calibrate_judge.py` with Qwen2.5-Coder-1.5B-Instruct
-# Q4_K_M, prompts pj-v2: class-balanced, each dataset weighted equally, L2 0.05 on standardised
+# Groundedness refitted 2026-12-06 (prompts pj-v3: each claim against its own evidence, with the
+# explicit checks of rag/evaluation/evidence.py as features; `bench/calibrate_judge.py --only
+# begin,g_adversarial`); relevance fitted 2026-12-01 (pj-v2). With Qwen2.5-Coder-1.5B-Instruct
+# Q4_K_M: class-balanced, each dataset weighted equally, L2 0.05 on standardised
 # features, signs bounded (support evidence >= 0, number mismatches <= 0); fitted on all rows after
 # a dev / held-out check that the script prints (split by a hash of the item id). Rows:
 #   groundedness: 100 BEGIN dev (WoW) + 106 bench/judge_sets/groundedness_adversarial.jsonl
@@ -87,12 +89,13 @@ ANSWER_SUFFIX = ("\n\nDoes this response address the question, attempting to ans
 # adversarial set (swaps, flips, free paraphrases) it marks the opposite, and a sign bound keeps it
 # from learning "fewer shared words = better".
 FEATURES = {
-    "groundedness": ("min_logit", "mean_logit", "lexical_logit", "number_mismatch"),
+    "groundedness": ("min_logit", "mean_logit", "lexical_logit", "number_mismatch", "names_absent", "negation_differs",
+                     "clean_support"),
     "context_relevance": ("logit", "cosine", "coverage"),
     "answer_relevance": ("logit", "cosine"),
 }
 COEFFICIENTS: dict[str, dict[str, Any]] = {
-    "groundedness": {"bias": -1.493, "weights": (0.423, 0.79, 0.0, -0.081)},
+    "groundedness": {"bias": -1.676, "weights": (0.427, 0.803, 0.0, 0.0, -0.22, 0.0, 0.411)},
     "context_relevance": {"bias": -3.195, "weights": (1.563, 1.795, 0.414)},
     "answer_relevance": {"bias": -1.562, "weights": (0.937, 3.137)},
 }
@@ -229,45 +232,66 @@ class ProbabilityJudge:
 
         Claim by claim: each claim is judged (one LLM check) against its own evidence, the few
         context sentences or table rows most like it (:mod:`rag.evaluation.evidence`), and its
-        quantities are compared with that evidence explicitly.
+        numbers, names, negations and table cells are compared with that evidence explicitly.
         """
-        from rag.evaluation.evidence import EvidenceFinder
-
         verdict = self.verdict_without_model(contexts, answer)
         if verdict is not None:
             return verdict
+        features = self.claim_evidence(contexts, answer)
+        fixed = self._fixed(GROUNDED_USER.format(context="") + GROUNDED_SUFFIX)
+        claim_p = []
+        for found in features["evidence"]:
+            budget = self.context_window - fixed - self._tokens(found.claim) - SAFETY_TOKENS
+            source = self.fit_context(found.text, budget, query=found.claim)
+            claim_p.append(self._ask(GROUNDED_USER.format(context=source) + found.claim + GROUNDED_SUFFIX))
+        logits = [_logit(p) for p in claim_p]
+        claim_scores = []
+        for logit, one in zip(logits, features["per_claim"]):
+            one = {**one, "min_logit": logit, "mean_logit": logit}
+            claim_scores.append(CONTRADICTED_CAP if one["contradicted"] else self.combine("groundedness", one))
+        weakest = int(np.argmin(claim_scores))
+        features.update({
+            "claim_p": claim_p, "claim_scores": claim_scores,
+            "weakest": weakest, "weakest_claim": features["claims"][weakest], "weakest_p": claim_p[weakest],
+            "min_logit": min(logits), "mean_logit": float(np.mean(logits)),
+        })
+        return features
+
+    def claim_evidence(self, contexts: list[str] | str, answer: str) -> dict:
+        """The measures of groundedness that need no LLM: each claim's evidence, its word support
+        there, and the numbers, names, negations and table cells that disagree with it."""
+        from rag.evaluation.evidence import EvidenceFinder
+
         if isinstance(contexts, str):
             contexts = [contexts]
         contexts = [c for c in contexts if c and c.strip()]
-        claims = [self._truncate(c, MAX_CLAIM_TOKENS) for c in split_claims(answer)]
+        claims = split_claims(answer)
+        if self.engine is not None:  # (benchmarks build the LLM-free measures without a model)
+            claims = [self._truncate(c, MAX_CLAIM_TOKENS) for c in claims]
         finder = EvidenceFinder(contexts, self.embed)
         evidence = [finder.find(claim) for claim in claims]
-        fixed = self._fixed(GROUNDED_USER.format(context="") + GROUNDED_SUFFIX)
-        claim_p = []
-        for claim, found in zip(claims, evidence):
-            budget = self.context_window - fixed - self._tokens(claim) - SAFETY_TOKENS
-            source = self.fit_context(found.text, budget, query=claim)
-            claim_p.append(self._ask(GROUNDED_USER.format(context=source) + claim + GROUNDED_SUFFIX))
-        logits = [_logit(p) for p in claim_p]
-        # Word support of each claim by its own evidence (the lexical judge on those units only).
-        lexical = [_logit(self.lexical.groundedness([found.text], found.claim)[0]) for found in evidence]
-        mismatched = list(dict.fromkeys(n for found in evidence for n in (*found.contradicted, *found.absent)))
-        features = {"claims": claims, "lexical_logit": min(lexical), "lexical_score": _sigmoid(min(lexical)),
-                    "number_mismatch": float(min(len(mismatched), 2)), "number_mismatch_list": mismatched}
-        claim_scores = []
-        for logit, lex, found in zip(logits, lexical, evidence):
-            one = {"min_logit": logit, "mean_logit": logit, "lexical_logit": lex,
-                   "number_mismatch": float(min(len(found.contradicted) + len(found.absent), 2))}
-            claim_scores.append(CONTRADICTED_CAP if found.contradicted else self.combine("groundedness", one))
-        weakest = int(np.argmin(claim_scores))
-        features.update({
-            "claim_p": claim_p, "claim_scores": claim_scores, "evidence": evidence,
-            "weakest": weakest, "weakest_claim": claims[weakest], "weakest_p": claim_p[weakest],
-            "min_logit": min(logits), "mean_logit": float(np.mean(logits)),
+        per_claim = [{
+            "lexical_logit": _logit(self.lexical.groundedness([found.text], found.claim)[0]),
+            "number_mismatch": float(min(len(found.absent), 2)),
+            "names_absent": float(min(len(found.absent_names), 2)),
+            "negation_differs": float(found.negation_differs),
+            "contradicted": len(found.contradicted),
+        } for found in evidence]
+        for one in per_claim:  # every word found in its evidence and nothing there disagreeing with it
+            one["clean_support"] = float(one["lexical_logit"] >= 0 and not (
+                one["number_mismatch"] or one["names_absent"] or one["negation_differs"] or one["contradicted"]))
+        lexical = min(one["lexical_logit"] for one in per_claim)
+        return {
+            "claims": claims, "evidence": evidence, "per_claim": per_claim,
+            "lexical_logit": lexical, "lexical_score": _sigmoid(lexical),
+            "number_mismatch": float(min(sum(len(e.absent) for e in evidence), 2)),
+            "names_absent": float(min(sum(len(e.absent_names) for e in evidence), 2)),
+            "negation_differs": float(any(e.negation_differs for e in evidence)),
+            "clean_support": min(one["clean_support"] for one in per_claim),
+            "number_mismatch_list": list(dict.fromkeys(n for e in evidence for n in e.absent)),
             "contradicted": [c for e in evidence for c in e.contradicted],
             "contradicted_n": sum(bool(e.contradicted) for e in evidence),
-        })
-        return features
+        }
 
     @staticmethod
     def verdict_without_model(contexts: list[str] | str, answer: str) -> dict | None:
