@@ -224,6 +224,11 @@ class ProbabilityJudge:
             line = f'{mark}: "{_short(claim, 70)}" (P(yes) {p:.2f}; evidence: "{_short(evidence.units[0], 90)}"'
             if evidence.contradicted:
                 line += "; contradicted: " + ", ".join(evidence.contradicted[:2])
+            missing = [*evidence.absent, *evidence.absent_names]
+            if missing:
+                line += "; not in the contexts: " + ", ".join(missing[:3])
+            if evidence.negation_differs:
+                line += "; negation differs from the evidence"
             parts.append(line + ")")
         return score, f"Answer looks {verdict}: " + "; ".join(parts) + "."
 
