@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from llama_index.core.schema import BaseNode
 
 # Bump when node contents or metadata change, so cached nodes are rebuilt.
-NODE_FORMAT = 3  # 3: sentence-window pages span the window
+NODE_FORMAT = 4  # 3: sentence-window pages span the window; 4: table rows as lines (TEXT_FORMAT 2)
 
 # Page keys are for citations, not for similarity: keep them out of embeddings.
 PAGE_KEYS = ["page", "page_end"]

@@ -18,9 +18,14 @@ import zlib
 from pathlib import Path
 
 from rag.errors import InputError, UnreadablePdfError
+from rag.ingest.tables import TableText, scan_page
 from rag.types import PdfText, Skipped
 
 PAGE_SEPARATOR = "\n\n"
+# Bump when read_pdf's text changes for the same file, so stores read their PDFs again; bump with it
+# rag.ingest.parse.NODE_FORMAT (cached nodes are keyed by the file's hash, not its text) and the
+# PostgreSQL store's FORMAT (rag/stores/backends/postgres.py).
+TEXT_FORMAT = 2  # 2: table rows as lines with their column headers (rag/ingest/tables.py)
 PASSWORD_SUFFIX = ".password"  # report.pdf.password holds the password of report.pdf
 FOLDER_PASSWORD = ".pdf-password"  # the password of every PDF in its folder
 DECRYPT_HINT = ("put the password in {sidecar} (or {folder} for the whole folder), "
@@ -140,7 +145,8 @@ def file_sha256(path: Path) -> str:
 
 
 def read_pdf(path: Path, name: str, password: str | None = None) -> PdfText:
-    """Read a PDF with pypdf, one page at a time, into one text with its page mapping.
+    """Read a PDF with pypdf, one page at a time, into one text with its page mapping; the rows of
+    ruled tables become one line each, with their column headers (see ``rag.ingest.tables``).
 
     The file is read into memory once and the hash is taken of those bytes, so the text and
     its hash always belong to the same version of the file, even if it changes meanwhile.
@@ -154,16 +160,23 @@ def read_pdf(path: Path, name: str, password: str | None = None) -> PdfText:
         raise _unreadable_file(Path(path), exc) from None
     with _pypdf_limits(), _QuietPypdf(name):
         reader = _open_pdf(data, name, Path(path), password)
+        if reader.is_encrypted and password is None:
+            password = _password_file(Path(path))[0]
+        tables = TableText(data, name, password)
         texts = []
-        for number, page in enumerate(reader.pages, start=1):
-            try:
-                texts.append(_clean(page.extract_text() or ""))
-            except _pdf_errors() as exc:
-                log.debug("%s: page %d: %r", name, number, exc)
-                raise UnreadablePdfError(
-                    name, f"page {number} of {len(reader.pages)} cannot be read: the PDF is damaged. "
-                    "Repair it (for example `qpdf in.pdf repaired.pdf`) or export it again."
-                ) from None
+        try:
+            for number, page in enumerate(reader.pages, start=1):
+                try:
+                    scan = scan_page(page)
+                except _pdf_errors() as exc:
+                    log.debug("%s: page %d: %r", name, number, exc)
+                    raise UnreadablePdfError(
+                        name, f"page {number} of {len(reader.pages)} cannot be read: the PDF is damaged. "
+                        "Repair it (for example `qpdf in.pdf repaired.pdf`) or export it again."
+                    ) from None
+                texts.append(_clean(tables.page_text(number, scan)))
+        finally:
+            tables.close()
     if not any(t.strip() for t in texts):
         raise UnreadablePdfError(
             name, f"no extractable text in {len(texts)} page(s): it looks scanned or image-only. "

@@ -30,7 +30,7 @@ from rag.durable import fsync_dir, fsync_tree
 from rag.embedding import embed_texts, embedding_model
 from rag.errors import IndexMissingError, InputError, UnreadablePdfError
 from rag.ingest.parse import ParsedNodes, ParserSpec, parse
-from rag.ingest.pdf import file_sha256, find_pdfs, read_pdf
+from rag.ingest.pdf import TEXT_FORMAT, file_sha256, find_pdfs, read_pdf
 from rag.retrieval.bm25 import Bm25Index
 from rag.stores import Store
 from rag.stores.lock import writer_lock
@@ -139,7 +139,10 @@ class IndexStore:
             old = None
             report.messages.append(f"{self.manifest_path} was damaged: rebuilding it from the caches.")
         specs = self._specs_to_maintain(specs, old, report)
-        documents = self._read_documents(candidates, (old or {}).get("files", {}), report, progress)
+        reuse_text = old is not None and old.get("text_format") == TEXT_FORMAT
+        if old is not None and not reuse_text:
+            report.messages.append("PDF text extraction changed since this index was built: reading every PDF again.")
+        documents = self._read_documents(candidates, (old or {}).get("files", {}), report, progress, reuse_text)
         if not documents:
             raise InputError(
                 f"{path}: none of the PDFs could be ingested; the existing index was left as it was.\n"
@@ -184,11 +187,11 @@ class IndexStore:
                         for k, v in old["indexes"].items() if not v.get("default") and k not in default_keys]
 
     def _read_documents(self, candidates: list[tuple[Path, str]], old_files: dict[str, Any],
-                        report: IngestReport, progress: bool) -> list[PdfText]:
+                        report: IngestReport, progress: bool, reuse_text: bool = True) -> list[PdfText]:
         documents: list[PdfText] = []
         for file, name in _progress(candidates, progress, desc="Reading PDFs", unit="file"):
             try:
-                pdf = self._document(file, name)
+                pdf = self._document(file, name, reuse_text)
             except UnreadablePdfError as exc:
                 report.skipped.append(Skipped(name, exc.reason))
                 continue
@@ -201,6 +204,7 @@ class IndexStore:
     def _manifest_of(self, path: str | Path, documents: list[PdfText], indexes: dict[str, Any]) -> dict[str, Any]:
         return {
             "format": FORMAT,
+            "text_format": TEXT_FORMAT,
             "embed_model": self.config.embed_model,
             "embed_dim": next(iter(indexes.values()))["dim"],
             "source": str(Path(path).resolve()),
@@ -223,6 +227,9 @@ class IndexStore:
         manifest = self._require_manifest()
         if spec.key in manifest["indexes"] and (self.root / manifest["indexes"][spec.key]["dir"]).is_dir():
             return manifest["indexes"][spec.key]  # built by another process while we waited
+        if manifest.get("text_format") != TEXT_FORMAT:  # its cached texts are an older extraction's
+            raise IndexMissingError(f"The index in {self.root} was built from text extracted by an older version: "
+                                    "re-run `rag ingest PATH` to update it.")
         documents = []
         for name, info in manifest["files"].items():
             cached = self._document_cache(name, info["sha256"])
@@ -289,9 +296,9 @@ class IndexStore:
                                  "re-run `rag ingest PATH` to rebuild it.")
 
     # ------------------------------------------------------------ internals
-    def _document(self, file: Path, name: str) -> PdfText:
+    def _document(self, file: Path, name: str, reuse: bool = True) -> PdfText:
         cached = self._document_cache(name, file_sha256(file))
-        if cached.is_file():
+        if reuse and cached.is_file():
             return PdfText.from_json(json.loads(cached.read_text()))
         pdf = read_pdf(file, name)  # hashes the bytes it parsed: the file may have changed meanwhile
         _write_atomic(self._document_cache(name, pdf.sha256), json.dumps(pdf.to_json()).encode())

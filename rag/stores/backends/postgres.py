@@ -38,7 +38,7 @@ from rag.stores import Store, model_mismatch
 from rag.stores.lock import StoreBusyError
 from rag.types import IngestReport, PdfText, Skipped
 
-FORMAT = 1
+FORMAT = 2  # 2: stored texts of rag.ingest.pdf's TEXT_FORMAT 2; a store below it reads its PDFs again
 LOCK_KEY = 0x72616770  # the advisory lock of a store ("ragp"; one store per database)
 READER_LOCK_WAIT_S = 600.0  # a query that needs a new index waits this long for a running ingest
 RETIRED_KEEP_S = 600  # replaced nodes stay readable by id this long, for queries that started before
@@ -160,7 +160,7 @@ class PostgresStore:
             connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             if connection.execute("SELECT to_regclass('rag_meta')").fetchone()[0] is None:
                 return None
-            meta = connection.execute("SELECT embed_model, embed_dim, source, updated FROM rag_meta").fetchone()
+            meta = connection.execute("SELECT embed_model, embed_dim, source, updated, format FROM rag_meta").fetchone()
             if meta is None:
                 return None
             files = {name: {"sha256": sha, "pages": pages} for name, sha, pages in connection.execute(
@@ -171,7 +171,7 @@ class PostgresStore:
                 nodes, vectors = connection.execute(f"SELECT count(*), count(embedding) FROM {tab}").fetchone()
                 indexes[key] = {"kind": kind, "params": params, "table": tab, "dim": dim, "nodes": nodes,
                                 "vectors": vectors, "default": default}
-        return {"format": FORMAT, "embed_model": meta[0], "embed_dim": meta[1], "source": meta[2], "files": files,
+        return {"format": meta[4], "embed_model": meta[0], "embed_dim": meta[1], "source": meta[2], "files": files,
                 "indexes": indexes, "updated": meta[3].isoformat(timespec="seconds") if meta[3] else None}
 
     def _require_manifest(self) -> dict[str, Any]:
@@ -233,7 +233,10 @@ class PostgresStore:
         old_files = (old or {}).get("files", {})
         fresh_model = old is not None and old["embed_model"] != self.config.embed_model
         specs = self._specs_to_maintain(specs, old, report)
-        current, read = self._read(candidates, old_files, report, progress)
+        reread = old is not None and old["format"] < FORMAT
+        if reread:
+            report.messages.append("PDF text extraction changed since this index was built: reading every PDF again.")
+        current, read = self._read(candidates, old_files, report, progress, reread)
         if not current:
             raise InputError(
                 f"{path}: none of the PDFs could be ingested; the existing index was left as it was.\n"
@@ -299,7 +302,7 @@ class PostgresStore:
         return specs + extras
 
     def _read(self, candidates, old_files: dict[str, Any], report: IngestReport,
-              progress: bool) -> tuple[dict[str, tuple[str, int]], list[PdfText]]:
+              progress: bool, reread: bool = False) -> tuple[dict[str, tuple[str, int]], list[PdfText]]:
         """(name -> (sha256, pages) of every usable PDF, the new or changed ones read)."""
         from rag.stores.backends.local import _progress
 
@@ -309,7 +312,7 @@ class PostgresStore:
             try:
                 sha = file_sha256(file)
                 before = old_files.get(name)
-                if before and before["sha256"] == sha:
+                if before and before["sha256"] == sha and not reread:
                     current[name] = (sha, before["pages"])
                     report.unchanged.append(name)
                     report.pages += before["pages"]
