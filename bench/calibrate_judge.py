@@ -44,10 +44,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from rag.evaluation import probability_judge as pj  # noqa: E402
 from rag.evaluation.judges.lexical import sentences  # noqa: E402
 
-METRIC_OF = {"begin": "groundedness", "g_adversarial": "groundedness", "msmarco": "context_relevance",
+METRIC_OF = {"begin": "groundedness", "g_adversarial": "groundedness", "g_tables": "groundedness",
+             "msmarco": "context_relevance",
              "hotpot": "context_relevance", "c_adversarial": "context_relevance",
              "hotpot_answers": "answer_relevance"}
-DEFAULT_LIMITS = {"begin": 100, "g_adversarial": 0, "msmarco": 50, "hotpot": 56, "c_adversarial": 0,
+DEFAULT_LIMITS = {"begin": 100, "g_adversarial": 0, "g_tables": 0, "msmarco": 50, "hotpot": 56, "c_adversarial": 0,
                   "hotpot_answers": 30}  # 0 = all rows; hotpot counts paragraphs (4 per question)
 L2 = 0.05  # on standardised features, per unit of (weighted mean) log loss
 
@@ -150,7 +151,7 @@ def load_adversarial(path: Path, dataset: str) -> list[Item]:
         if not line.strip():
             continue
         r = json.loads(line)
-        if dataset == "g_adversarial":
+        if METRIC_OF[dataset] == "groundedness":
             contexts = r.get("contexts") or [r["context"]]
             args = (contexts, r["answer"])
         else:
@@ -164,6 +165,7 @@ def load_all(base: Path, seed: int) -> dict[str, list[Item]]:
     return {
         "begin": load_begin(base),
         "g_adversarial": load_adversarial(sets / "groundedness_adversarial.jsonl", "g_adversarial"),
+        "g_tables": load_adversarial(sets / "groundedness_tables.jsonl", "g_tables"),
         "msmarco": load_msmarco(base),
         "hotpot": load_hotpot(base, seed),
         "c_adversarial": load_adversarial(sets / "context_relevance_adversarial.jsonl", "c_adversarial"),

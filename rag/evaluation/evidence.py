@@ -241,7 +241,7 @@ class EvidenceFinder:
         conflicts mixes rows (sick leave with the annual leave's 25 days): contradicted.
         """
         claim_words = normalise(evidence.claim).split()
-        claim_numbers = [v for v, _, _ in quantities_or_numbers(evidence.claim)]
+        claim_numbers = amounts(evidence.claim)
         money = sorted(_money_values(evidence.claim))
         rows = [(i, row_cells(u)) for i, u in enumerate(self.units) if ROW_MARK in u]
         rows = [(i, dict(cells)) for i, cells in rows if cells]
@@ -311,12 +311,12 @@ def states(cell: str, claim_words: list[str], claim_numbers: list[float], claim_
     """Whether a claim (normalised words, numbers, money amounts) states a table cell: a short
     cell's words and numbers all in the claim (a unit word may differ: "10 days" states "10
     working days"), or an amount of the claim inside the cell's range (money for money)."""
-    amounts = claim_money if CURRENCY.search(cell) else claim_numbers
-    if any(within(v, cell) for v in amounts):
-        return True
     words_ = normalise(cell).split()
     if not words_ or len(words_) > 6:  # notes and long cells are prose, not values
         return False
+    amounts = claim_money if CURRENCY.search(cell) else claim_numbers
+    if any(within(v, cell) for v in amounts):
+        return True
     numbers = [w for w in words_ if w[0].isdigit()]
     present = set(claim_words)
     if numbers:
@@ -357,6 +357,13 @@ def _same_unit(a: frozenset[str], b: frozenset[str]) -> bool:
     if ("$" in a) != ("$" in b):
         return False
     return "$" in a or bool(a & b)
+
+
+def amounts(text: str) -> list[float]:
+    """The numbers of ``text`` that are amounts, not parts of names ("AquaPure 3000", "Tier 3", "Section 6.2")."""
+    named = {float(m.group(2)) for m in re.finditer(r"\b([A-Z][A-Za-z]*)\s+(\d+(?:\.\d+)?)\b", text)
+             if m.group(1).lower() not in FUNCTION_WORDS}
+    return [v for v, _, _ in quantities_or_numbers(text) if v not in named]
 
 
 def quantities_or_numbers(text: str) -> list[tuple[float, frozenset[str], str]]:

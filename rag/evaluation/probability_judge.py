@@ -81,6 +81,7 @@ ANSWER_SUFFIX = ("\n\nDoes this response address the question, attempting to ans
 # features, signs bounded (support evidence >= 0, number mismatches <= 0); fitted on all rows after
 # a dev / held-out check that the script prints (split by a hash of the item id). Rows:
 #   groundedness: 100 BEGIN dev (WoW) + 106 bench/judge_sets/groundedness_adversarial.jsonl
+#                 + 36 bench/judge_sets/groundedness_tables.jsonl (table rows as ingest writes them)
 #   context_relevance: 50 MS MARCO + 56 HotpotQA dev paragraphs (14 questions x 2 supporting,
 #                      2 distractors) + 51 bench/judge_sets/context_relevance_adversarial.jsonl
 #   answer_relevance: 30 HotpotQA-derived pairs (gold-answer sentence vs another question's answer
@@ -95,7 +96,7 @@ FEATURES = {
     "answer_relevance": ("logit", "cosine"),
 }
 COEFFICIENTS: dict[str, dict[str, Any]] = {
-    "groundedness": {"bias": -1.676, "weights": (0.427, 0.803, 0.0, 0.0, -0.22, 0.0, 0.411)},
+    "groundedness": {"bias": -0.918, "weights": (0.456, 0.582, 0.0, 0.0, -0.566, -0.25, 0.201)},
     "context_relevance": {"bias": -3.195, "weights": (1.563, 1.795, 0.414)},
     "answer_relevance": {"bias": -1.562, "weights": (0.937, 3.137)},
 }
@@ -141,13 +142,29 @@ def p_yes(response: dict) -> float:
     return yes / (yes + no) if yes + no > 0 else 0.5
 
 
+# Where the answer says it found something, not what: "According to source [2], ..." and short
+# sentences like "This is stated in Section 6.2 of the handbook." They name sources, not facts; the
+# citation is checked by the sources shown, so they are no claim for groundedness.
+ATTRIBUTION = re.compile(r"^\s*(?:according to|as (?:stated|described|mentioned) in|based on)\s+[^,]{1,90},\s*", re.I)
+CITATION_ONLY = re.compile(
+    r"^\s*(?:this|that|these|the (?:above|answer|information|details?))\b[^.]{0,40}\b(?:is|are|was|were|can be|"
+    r"may be)\s+(?:stated|found|mentioned|given|described|listed|specified|written|explained|shown)\b", re.I)
+MAX_CITATION_WORDS = 25
+
+
+def is_citation_only(sentence: str) -> bool:
+    """A short sentence that only says where the answer was found."""
+    return bool(CITATION_ONLY.search(sentence)) and len(sentence.split()) <= MAX_CITATION_WORDS
+
+
 def split_claims(answer: str, max_claims: int = MAX_CLAIMS) -> list[str]:
     """The answer's sentences that make a claim: abstentions dropped, fragments joined to a neighbour."""
     claims: list[str] = []
     pending = ""  # a fragment waiting for the sentence after it
     for sentence in sentences(answer or ""):
-        if is_refusal(sentence):
+        if is_refusal(sentence) or is_citation_only(sentence):
             continue
+        sentence = ATTRIBUTION.sub("", sentence)  # "According to source [1], X" claims X
         if pending:
             sentence, pending = pending + " " + sentence, ""
         if len(sentence.split()) < MIN_CLAIM_WORDS:
