@@ -204,7 +204,7 @@ class EvidenceFinder:
         self._vectors = np.asarray(embed(self.units)) if self.units else np.zeros((0, 1))
         self._text = " ".join(" ".join(contexts).lower().split())
 
-    def find(self, claim: str) -> Evidence:
+    def find(self, claim: str, question: str | None = None) -> Evidence:
         if not self.units:
             return Evidence(claim, [], [])
 
@@ -220,6 +220,8 @@ class EvidenceFinder:
             scores.append(topic[-1] + NUMBER_BONUS * has_number)
         evidence = Evidence(claim, [], [])
         about = self._check_rows(evidence, topic)
+        if question and about is not None and not evidence.contradicted:
+            self._check_asked_row(evidence, question)
         if about is None:  # no table row speaks of the claim: the prose unit most about its topic
             about = int(np.argmax(topic))
             self._check_quantities(evidence, about)
@@ -266,6 +268,39 @@ class EvidenceFinder:
             return None
         evidence.contradicted.extend(best[2])
         return best[1]
+
+    def _check_asked_row(self, evidence: Evidence, question: str) -> None:
+        """A claim that names no row ("The answer is 25 working days") answers the row the question
+        asks about: contradicted when it gives another row's cell where that row says otherwise.
+
+        The asked row is the one row of a table whose cells the question states (sick leave; the
+        range that holds $3,200); a claim that itself names another row of that column is about
+        that row, and a question that names two rows of a table asks about neither.
+        """
+        asked_words = normalise(question).split()
+        asked_numbers, asked_money = amounts(question), sorted(_money_values(question))
+        claim_words = normalise(evidence.claim).split()
+        claim_numbers, claim_money = amounts(evidence.claim), sorted(_money_values(evidence.claim))
+        rows = [dict(cells) for cells in (row_cells(u) for u in self.units if ROW_MARK in u) if cells]
+        for table in {tuple(r) for r in rows}:
+            same = [r for r in rows if tuple(r) == table]
+            asked = [r for r in same if any(states(c, asked_words, asked_numbers, asked_money) for c in r.values())]
+            if len(asked) != 1:
+                continue
+            row = asked[0]
+            keys = {h for h, c in row.items() if states(c, asked_words, asked_numbers, asked_money)}
+            others = [r for r in same if r is not row]
+            if any(states(r[h], claim_words, claim_numbers, claim_money) and normalise(r[h]) != normalise(row[h])
+                   for r in others for h in keys):
+                continue  # the claim names another row itself
+            for r in others:
+                for header, cell in r.items():
+                    if header in keys or normalise(cell) == normalise(row[header]):
+                        continue
+                    if states(cell, claim_words, claim_numbers, claim_money) \
+                            and not states(row[header], claim_words, claim_numbers, claim_money):
+                        anchor = "; ".join(f"{h}: {row[h]}" for h in sorted(keys))
+                        evidence.contradicted.append(f'"{cell}": the row asked about ({anchor}) gives {header}: {row[header]}')
 
     def _check_quantities(self, evidence: Evidence, about: int) -> None:
         """Contradicted: the unit most about the claim's topic counts the same thing with another value."""

@@ -708,9 +708,13 @@ def check_fact(fact: Fact, answer: str, said: Sequence[Fact] | None = None,
         return _verdict(fact, found is not None, said, known, lambda m: m.kind == "code" and m.unit == fact.unit)
     if fact.kind == "person":  # another titled person is another answer; a bare name may be anyone
         return _verdict(fact, fact.words[-1] in words, said, known,
-                        lambda m: m.kind == "person" and re.match(rf"(?:{'|'.join(TITLES)})\b", m.text))
+                        lambda m: m.kind == "person" and re.match(rf"(?:{'|'.join(TITLES)})\b", m.text)
+                        and fact.words[-1] not in _words(clean(m.text)),
+                        states=lambda m: m.kind == "person" and fact.words[-1] in _words(clean(m.text)))
     if fact.kind == "role":
-        return _verdict(fact, _role_matches(fact, words, said, text), said, known, lambda m: m.kind == "role")
+        return _verdict(fact, _role_matches(fact, words, said, text), said, known,
+                        lambda m: m.kind == "role" and not _role_matches(fact, _words(clean(m.text)), [m], m.text),
+                        states=lambda m: m.kind == "role" and _role_matches(fact, _words(clean(m.text)), [m], m.text))
     if fact.kind == "polarity":
         opens = polarity(answer)
         if opens is None:
@@ -725,9 +729,18 @@ def check_fact(fact: Fact, answer: str, said: Sequence[Fact] | None = None,
 
 
 def _verdict(fact: Fact, found: bool, said: Sequence[Fact], known: Sequence[Fact],
-             rival: Callable[[Fact], Any]) -> FactCheck:
-    """Found; else contradicted by the first rival mention the reference and question do not make; else missing."""
+             rival: Callable[[Fact], Any], states: Callable[[Fact], Any] | None = None) -> FactCheck:
+    """Found; else contradicted by the first rival mention the reference and question do not make; else missing.
+
+    With ``states`` (which mentions state the fact): an answer that names a rival before the fact
+    gives the rival as its answer ("the CFO must approve it; the other options (line manager,
+    Department director) do not apply"), and the fact counts as contradicted.
+    """
     if found:
+        first = next((m for m in said if states(m)), None) if states else None
+        before = next((m for m in said if rival(m) and not _echoed(m, known)), None) if first else None
+        if before is not None and before.start < first.start:
+            return FactCheck(fact, "contradicted", before.text)
         return FactCheck(fact, "found")
     other = next((m for m in said if rival(m) and not _echoed(m, known)), None)
     return FactCheck(fact, "contradicted", other.text) if other else FactCheck(fact, "missing")

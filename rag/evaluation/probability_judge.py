@@ -225,8 +225,10 @@ class ProbabilityJudge:
 
     # ------------------------------------------------------------------ groundedness
 
-    def groundedness(self, contexts: list[str] | str, answer: str) -> tuple[float, str]:
-        f = self.groundedness_features(contexts, answer)
+    def groundedness(self, contexts: list[str] | str, answer: str, question: str | None = None) -> tuple[float, str]:
+        """How well the contexts support every claim of the answer; with the ``question``, a claim
+        that names no table row ("The answer is 25 days") is checked against the row asked about."""
+        f = self.groundedness_features(contexts, answer, question)
         if "score" in f:  # decided without the model
             return f["score"], f["reason"]
         score = self.combine("groundedness", f)
@@ -249,7 +251,7 @@ class ProbabilityJudge:
             parts.append(line + ")")
         return score, f"Answer looks {verdict}: " + "; ".join(parts) + "."
 
-    def groundedness_features(self, contexts: list[str] | str, answer: str) -> dict:
+    def groundedness_features(self, contexts: list[str] | str, answer: str, question: str | None = None) -> dict:
         """Raw measures behind :meth:`groundedness`, or a final verdict.
 
         Claim by claim: each claim is judged (one LLM check) against its own evidence, the few
@@ -259,7 +261,7 @@ class ProbabilityJudge:
         verdict = self.verdict_without_model(contexts, answer)
         if verdict is not None:
             return verdict
-        features = self.claim_evidence(contexts, answer)
+        features = self.claim_evidence(contexts, answer, question)
         fixed = self._fixed(GROUNDED_USER.format(context="") + GROUNDED_SUFFIX)
         claim_p = []
         for found in features["evidence"]:
@@ -279,7 +281,7 @@ class ProbabilityJudge:
         })
         return features
 
-    def claim_evidence(self, contexts: list[str] | str, answer: str) -> dict:
+    def claim_evidence(self, contexts: list[str] | str, answer: str, question: str | None = None) -> dict:
         """The measures of groundedness that need no LLM: each claim's evidence, its word support
         there, and the numbers, names, negations and table cells that disagree with it."""
         from rag.evaluation.evidence import EvidenceFinder
@@ -291,7 +293,7 @@ class ProbabilityJudge:
         if self.engine is not None:  # (benchmarks build the LLM-free measures without a model)
             claims = [self._truncate(c, MAX_CLAIM_TOKENS) for c in claims]
         finder = EvidenceFinder(contexts, self.embed)
-        evidence = [finder.find(claim) for claim in claims]
+        evidence = [finder.find(claim, question) for claim in claims]
         per_claim = [{
             "lexical_logit": _logit(self.lexical.groundedness([found.text], found.claim)[0]),
             "number_mismatch": float(min(len(found.absent), 2)),

@@ -99,3 +99,16 @@ def test_answer_relevance_drops_for_an_answer_without_what_was_asked():
     answer, _ = judge.answer_relevance(question, "An employee gets 10 working days of paid sick leave.")
     assert dodge < 0.5 <= answer
     assert "a number" in reason
+
+
+@pytest.mark.parametrize("claim, question, contradicted", [
+    ("The answer is 25 working days.", "How many days of sick leave does an employee get?", True),
+    ("The answer is 10 working days.", "How many days of sick leave does an employee get?", False),
+    ("It must be approved by the Chief Financial Officer.", "Who approves an expense claim of $3,200?", True),
+    ("It must be approved by the Department director.", "Who approves an expense claim of $3,200?", False),
+    ("Annual leave is 25 working days.", "How many days of sick leave does an employee get?", False),  # another row, named
+    ("The answer is 25 working days.", "How do annual leave and sick leave differ?", False),  # two rows asked
+])
+def test_a_claim_that_names_no_row_answers_the_row_asked_about(finder, claim, question, contradicted):
+    evidence = finder.find(claim, question=question)
+    assert bool(evidence.contradicted) is contradicted, evidence.contradicted

@@ -223,3 +223,15 @@ def test_rows_and_stored_columns_keep_token_recall_beside_correctness():
     assert {"correctness", "token_recall"} <= set(stored_columns(questions, (1,)))
     facts_only = as_questions([{"question": "Q?", "key_facts": ["10 days"]}])
     assert "correctness" in stored_columns(facts_only, (1,)) and "token_recall" not in stored_columns(facts_only, (1,))
+
+
+def test_a_rival_named_first_is_the_answer_even_if_the_fact_follows():
+    from rag.evaluation.metrics import answer_correctness
+
+    reference = "The Department director, who approves claims from $500.01 to $5,000."
+    question = "Who must approve an expense claim of $3,200?"
+    rival_first = ("A claim of $3,200 must be approved by the Chief Financial Officer. The other options "
+                   "(Line manager or Department director) do not apply.")
+    fact_first = "The Department director approves it; above $5,000 the Chief Financial Officer does [1]."
+    assert answer_correctness(rival_first, reference, question=question)["correctness"] <= 0.3
+    assert answer_correctness(fact_first, reference, question=question)["correctness"] >= 0.9

@@ -40,17 +40,25 @@ class Judge:
 JUDGES: Registry[Judge] = Registry("judge", "judge", "rag.evaluation.judges")
 
 
-def accepts_answer(judge: Any) -> bool:
-    """Whether ``judge.context_relevance`` takes the answer too (``answer=``)."""
+def accepts(judge: Any, method: str, parameter: str) -> bool:
+    """Whether ``judge.<method>`` takes ``parameter`` (context relevance ``answer=``, groundedness ``question=``)."""
     import inspect
 
-    method = getattr(judge, "context_relevance", None)
-    if method is None:
+    function = getattr(judge, method, None)
+    if function is None:
         return False
     try:
-        return "answer" in inspect.signature(method).parameters
+        return parameter in inspect.signature(function).parameters
     except (TypeError, ValueError):
         return False
+
+
+def accepts_answer(judge: Any) -> bool:
+    return accepts(judge, "context_relevance", "answer")
+
+
+def accepts_question(judge: Any) -> bool:
+    return accepts(judge, "groundedness", "question")
 
 
 def make_judge(config: Any, name: str | None = None, embed: Embed | None = None) -> Any:

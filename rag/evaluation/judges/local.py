@@ -10,7 +10,7 @@
 
 from typing import Any
 
-from rag.evaluation.judges import JUDGES, Judge, accepts_answer
+from rag.evaluation.judges import JUDGES, Judge, accepts_answer, accepts_question
 
 GROUNDEDNESS_JUDGE, RELEVANCE_JUDGE = "probability", "lexical"
 
@@ -23,7 +23,9 @@ class PerMetricJudge:
     def __init__(self, groundedness: Any, relevance: Any):
         self._groundedness, self._relevance = groundedness, relevance
 
-    def groundedness(self, contexts: list[str] | str, answer: str) -> tuple[float, str]:
+    def groundedness(self, contexts: list[str] | str, answer: str, question: str | None = None) -> tuple[float, str]:
+        if question is not None and accepts_question(self._groundedness):
+            return self._groundedness.groundedness(contexts, answer, question=question)
         return self._groundedness.groundedness(contexts, answer)
 
     def context_relevance(self, question: str, context: str, answer: str | None = None) -> tuple[float, str]:

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import pydantic
 
-from rag.evaluation.judges import accepts_answer
+from rag.evaluation.judges import accepts_answer, accepts_question
 from rag.evaluation.trulens.session import quiet_trulens_logs
 
 quiet_trulens_logs()  # before TruLens' import-time checks log their noise
@@ -51,13 +51,17 @@ class JudgeProvider(Provider):
             score, reason = self._judge.context_relevance(question, _text(context))
         return _clip(score), {"reason": reason}
 
-    def groundedness_measure(self, source: str | Sequence[str], statement: str) -> float:
-        return self.groundedness_measure_with_cot_reasons(source, statement)[0]
+    def groundedness_measure(self, source: str | Sequence[str], statement: str, question: str | None = None) -> float:
+        return self.groundedness_measure_with_cot_reasons(source, statement, question)[0]
 
-    def groundedness_measure_with_cot_reasons(self, source: str | Sequence[str],
-                                              statement: str) -> tuple[float, dict[str, str]]:
+    def groundedness_measure_with_cot_reasons(self, source: str | Sequence[str], statement: str,
+                                              question: str | None = None) -> tuple[float, dict[str, str]]:
+        """The judge's groundedness; judges that can also read the question are given it."""
         contexts = [source] if isinstance(source, str) else [_text(s) for s in (source or [])]
-        score, reason = self._judge.groundedness(contexts, statement or "")
+        if question is not None and accepts_question(self._judge):
+            score, reason = self._judge.groundedness(contexts, statement or "", question=question)
+        else:
+            score, reason = self._judge.groundedness(contexts, statement or "")
         return _clip(score), {"reason": reason}
 
     def relevance(self, prompt: str, response: str) -> float:

@@ -45,7 +45,7 @@ def triad_metrics(provider: Any, cache: Any = None, label: str = "") -> list[Any
     from trulens.core import Metric
 
     from rag.evaluation.cache import cached_feedback
-    from rag.evaluation.judges import accepts_answer
+    from rag.evaluation.judges import accepts_answer, accepts_question
     from rag.evaluation.trulens.providers import no_download_groundedness
 
     def judged(method: Any) -> Any:
@@ -67,6 +67,8 @@ def triad_metrics(provider: Any, cache: Any = None, label: str = "") -> list[Any
         .on_context("source", collect_list=True)
         .on_output("statement")
     )
+    if accepts_question(getattr(provider, "judge", None)):  # a claim like "The answer is 25 days" needs it
+        groundedness = groundedness.on_input("question")
     answer_relevance = (
         Metric(judged(provider.relevance_with_cot_reasons), name=ANSWER_RELEVANCE)
         .on_input("prompt")
