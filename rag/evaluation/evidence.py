@@ -228,7 +228,8 @@ class EvidenceFinder:
         order = [i for i in np.argsort(-np.asarray(scores)) if i != about][:self.k - 1]
         order = sorted([about, *order], key=lambda i: -scores[i])
         evidence.units, evidence.scores = [self.units[i] for i in order], [scores[i] for i in order]
-        evidence.absent_names = [n for n in names(claim) if n.lower() not in self._text]
+        asked = (question or "").lower()
+        evidence.absent_names = [n for n in names(claim) if n.lower() not in self._text and n.lower() not in asked]
         evidence.negation_differs = negates(claim) != negates(self.units[about])
         evidence.contradicted = list(dict.fromkeys(evidence.contradicted))
         return evidence

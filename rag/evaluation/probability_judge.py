@@ -295,7 +295,8 @@ class ProbabilityJudge:
         finder = EvidenceFinder(contexts, self.embed)
         evidence = [finder.find(claim, question) for claim in claims]
         per_claim = [{
-            "lexical_logit": _logit(self.lexical.groundedness([found.text], found.claim)[0]),
+            # The question's words count as support: restating the question adds no unsupported claim.
+            "lexical_logit": _logit(self.lexical.groundedness([found.text, question or ""], found.claim)[0]),
             "number_mismatch": float(min(len(found.absent), 2)),
             "names_absent": float(min(len(found.absent_names), 2)),
             "negation_differs": float(found.negation_differs),
