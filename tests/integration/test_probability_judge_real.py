@@ -57,7 +57,9 @@ def test_grounded_and_ungrounded_claims_are_separated_at_threshold(judge):
 def test_a_reworded_negation_still_ranks_above_the_hallucinations(judge):
     paraphrase, _ = judge.groundedness([CONTEXT], PARAPHRASED_NEGATION)
     worst_hallucination = max(judge.groundedness([CONTEXT], answer)[0] for answer in UNGROUNDED)
-    assert paraphrase > worst_hallucination + 0.2
+    # The margin narrowed from 0.2 when the judge began to mark a negation its evidence lacks
+    # ("does not open" against "closed"): the price of catching more flipped negations.
+    assert paraphrase > worst_hallucination + 0.1
 
 
 def test_the_lexical_judge_passes_what_this_judge_catches(judge):
