@@ -183,6 +183,7 @@ def quantities(text: str) -> list[tuple[float, frozenset[str], str]]:
 
 
 CURRENCY = re.compile(r"[$€£]")
+MAX_CELL_WORDS = 10  # a longer cell (a note) is prose: it is not compared as a value
 
 
 def _money_values(text: str) -> set[float]:
@@ -230,7 +231,8 @@ class EvidenceFinder:
         evidence.units, evidence.scores = [self.units[i] for i in order], [scores[i] for i in order]
         asked = (question or "").lower()
         evidence.absent_names = [n for n in names(claim) if n.lower() not in self._text and n.lower() not in asked]
-        evidence.negation_differs = negates(claim) != negates(self.units[about])
+        # A table row holds many cells, and a "No" in one of them is no negation of the claim.
+        evidence.negation_differs = ROW_MARK not in self.units[about] and negates(claim) != negates(self.units[about])
         evidence.contradicted = list(dict.fromkeys(evidence.contradicted))
         return evidence
 
@@ -318,7 +320,7 @@ class EvidenceFinder:
 
 
 NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-zA-Z]+(?:[ -][A-Z][a-zA-Z]+)*)")
-CLAIM_NEGATIONS = frozenset("not no never none nobody nothing neither nor cannot without".split())
+CLAIM_NEGATIONS = frozenset("not no never none nobody nothing neither nor cannot".split())
 
 
 def names(claim: str) -> list[str]:
@@ -348,26 +350,29 @@ def states(cell: str, claim_words: list[str], claim_numbers: list[float], claim_
     cell's words and numbers all in the claim (a unit word may differ: "10 days" states "10
     working days"), or an amount of the claim inside the cell's range (money for money)."""
     words_ = normalise(cell).split()
-    if not words_ or len(words_) > 6:  # notes and long cells are prose, not values
+    if not words_ or len(words_) > MAX_CELL_WORDS:  # notes and long cells are prose, not values
         return False
     amounts = claim_money if CURRENCY.search(cell) else claim_numbers
     if any(within(v, cell) for v in amounts):
         return True
-    numbers = [w for w in words_ if w[0].isdigit()]
+    numbers = [w for w in words_ if re.fullmatch(r"\d+(?:\.\d+)?", w)]
     present = set(claim_words)
-    if numbers:
-        return all(n in present for n in numbers) and (len(words_) == len(numbers)
-                                                       or any(w in present for w in words_ if not w[0].isdigit()))
+    if numbers:  # the numbers, and a word of the cell that says what they count ("10 days": "working days")
+        label = [w for w in words_ if w not in numbers and w not in FUNCTION_WORDS]
+        return all(n in present for n in numbers) and (not label or any(w in present for w in label))
     content = [w for w in words_ if w not in FUNCTION_WORDS]
     if len(content) >= 2 and "".join(w[0] for w in content) in present:  # "CFO" for Chief Financial Officer
         return True
+    if len(content) >= 4:  # a longer cell is stated by most of its words, stemmed ("replaced the membrane cap")
+        stems = {stem(w) for w in present}
+        return sum(stem(w) in stems for w in content) >= 0.75 * len(content)
     return bool(content) and all(w in present for w in content) and len(" ".join(content)) > 2
 
 
 def normalise(text: str) -> str:
     """Lower case, words and numbers only, thousands separators dropped: for phrase matching."""
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", (text or "").lower())
-    return " ".join(re.findall(r"\d+(?:\.\d+)?|[a-z]+", text))
+    return " ".join(re.findall(r"[a-z0-9]+(?:\.\d+)?", text))  # "AP-PH1" -> "ap ph1", not "ph 1"
 
 
 RANGE = re.compile(r"(?P<low>\d+(?:\.\d+)?)\s*(?:to|-|–|and)\s*\$?\s*(?P<high>\d+(?:\.\d+)?)")
