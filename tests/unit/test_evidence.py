@@ -112,3 +112,20 @@ def test_answer_relevance_drops_for_an_answer_without_what_was_asked():
 def test_a_claim_that_names_no_row_answers_the_row_asked_about(finder, claim, question, contradicted):
     evidence = finder.find(claim, question=question)
     assert bool(evidence.contradicted) is contradicted, evidence.contradicted
+
+
+MAINTENANCE = """6.1 Maintenance schedule
+Interval: Every 6 months | Task: Replace the chlorine probe membrane cap and electrolyte | Parts: Membrane kit AP-MK2.
+Interval: Every 12 months | Task: Replace the pH probe | Parts: pH probe AP-PH1.
+Interval: Daily | Task: Check the display for alarms | Parts: None."""
+
+
+@pytest.mark.parametrize("claim, contradicted", [
+    ("The chlorine probe membrane cap must be replaced every 12 months.", True),  # a longer cell, stemmed
+    ("The chlorine probe membrane cap must be replaced every 6 months with kit AP-MK2.", False),
+    ("Step 1: put the probe in the pH 7.00 buffer.", False),  # "1" and "pH" do not state "AP-PH1"
+    ("The alarm is raised after 30 s.", False),
+])
+def test_cells_are_compared_as_values(claim, contradicted):
+    evidence = EvidenceFinder([MAINTENANCE], flat_embed).find(claim)
+    assert bool(evidence.contradicted) is contradicted, evidence.contradicted
