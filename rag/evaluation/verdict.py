@@ -6,7 +6,8 @@ or contradicted (see :mod:`rag.evaluation.key_facts`), so 0.5 separates the two;
 without key facts scores token recall, and there 0.5 means half the reference's words.
 
 A judge *disagrees* on a row when it passes a wrong answer (its score >= ``JUDGE_PASS``, 0.5)
-or fails a right one (score < 0.5). Groundedness and answer relevance are checked; context
+or fails a right one (score < 0.5); answer relevance only when it fails a right answer (a wrong
+answer may well address the question). Groundedness and answer relevance are checked; context
 relevance judges the retrieved contexts, not the answer, so it is not. A flagged row is a place
 to look: the judge may be wrong, or the reference (a grounded answer from other pages can
 still miss the reference's fact).
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 RIGHT_AT = 0.5
 JUDGE_PASS = 0.5
 JUDGES = ("groundedness", "answer_relevance")
+# Judges of whether the answer is on the question, not whether it is right: only failing a right answer is a miss.
+ON_TOPIC_ONLY = frozenset({"answer_relevance"})
 
 
 @dataclass(frozen=True)
@@ -118,9 +121,12 @@ def agreement(rows: pd.DataFrame, right_at: float = RIGHT_AT, judges: Sequence[s
             right += is_right
             for judge in judges:
                 score = _number(row.get(judge))
-                if score is not None and (score >= JUDGE_PASS) != is_right:
-                    flags.append(Flag(str(version), retriever, str(row.get("question") or ""), judge, score,
-                                      correctness, str(row.get("correctness_reason") or "")))
+                if score is None or (score >= JUDGE_PASS) == is_right:
+                    continue
+                if judge in ON_TOPIC_ONLY and not is_right:
+                    continue  # a wrong answer can still address the question: relevance passing it is no error
+                flags.append(Flag(str(version), retriever, str(row.get("question") or ""), judge, score,
+                                  correctness, str(row.get("correctness_reason") or "")))
         tallies.append(Tally(str(version), retriever, right, scored, len(group) - scored))
     return Agreement(tallies, flags, right_at)
 

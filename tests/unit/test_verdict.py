@@ -19,7 +19,7 @@ ROWS = pd.DataFrame([
         reason='missing "Department director"; answer says CFO'),
     row("basic", "password?", 0.5, 0.2, 0.9),  # 0.5 counts as right: groundedness fails it (flag)
     row("basic", "failed", None, None, None, error="APIConnectionError: down"),
-    row("window", "sick leave?", 0.3, 0.3, 0.7),  # wrong: answer relevance passes it (flag)
+    row("window", "sick leave?", 0.3, 0.3, 0.7),  # wrong but on the question: relevance passing it is no flag
     row("window", "approver?", None, 0.9, 0.9),  # no reference: not counted, never flagged
 ])
 
@@ -36,22 +36,26 @@ def test_flags_each_judge_that_disagrees_with_key_fact_correctness():
     flags = agreement(ROWS).flags
     assert [(f.retriever, f.question, f.judge, f.passes_wrong) for f in flags] == [
         ("basic", "approver?", "groundedness", True),
-        ("basic", "password?", "groundedness", False),
-        ("window", "sick leave?", "answer_relevance", True)]
+        ("basic", "password?", "groundedness", False)]
     assert "answer says CFO" in str(flags[0]) and "on a wrong answer" in str(flags[0])
     assert "on a right answer" in str(flags[1])
+
+
+def test_answer_relevance_is_flagged_only_for_failing_a_right_answer():
+    rows = pd.DataFrame([row("basic", "right", 1.0, 0.9, 0.2), row("basic", "wrong", 0.0, 0.1, 0.9)])
+    assert [(f.question, f.judge) for f in agreement(rows).flags] == [("right", "answer_relevance")]
 
 
 def test_the_report_prints_counts_flags_and_the_rule():
     text = agreement(ROWS).to_string()
     assert "correctness >= 0.5 counts as right" in text
     assert "basic: 2 of 3 right (1 not scored)" in text and "window: 0 of 1 right (1 not scored)" in text
-    assert "disagree with key-fact correctness (3)" in text and "groundedness 0.80 on a wrong answer" in text
+    assert "disagree with key-fact correctness (2)" in text and "groundedness 0.80 on a wrong answer" in text
     assert len(agreement(ROWS).to_string(limit=1).splitlines()) == 6  # header, 2 tallies, title, 1 flag, "more"
     agreeing = agreement(ROWS[ROWS["question"] == "sick leave?"].iloc[:1])
     assert not agreeing.flags and "agree with key-fact correctness on every answer" in agreeing.to_string()
     data = agreement(ROWS).as_dict()
-    assert data["right_at"] == 0.5 and len(data["flags"]) == 3 and data["versions"][0]["right"] == 2
+    assert data["right_at"] == 0.5 and len(data["flags"]) == 2 and data["versions"][0]["right"] == 2
 
 
 def test_without_reference_answers_there_is_nothing_to_check():
@@ -64,7 +68,7 @@ def test_without_reference_answers_there_is_nothing_to_check():
 def test_evaluation_results_expose_the_agreement():
     results = EvaluationResults(rows=ROWS, leaderboard=from_rows(ROWS))
     report = results.agreement()
-    assert [t.right for t in report.tallies] == [2, 0] and len(report.flags) == 3
+    assert [t.right for t in report.tallies] == [2, 0] and len(report.flags) == 2
     assert results.agreement(right_at=0.2).tallies[1].right == 1
 
 
