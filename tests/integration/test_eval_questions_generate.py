@@ -30,6 +30,8 @@ class Writer:
     def __call__(self, body: dict) -> str:
         prompt = body["messages"][-1]["content"]
         found = re.findall(r"Passage(?: \d)?:\n(.*?)\n\n", prompt, re.S)
+        if not found:  # not a question-writing prompt: the app asking it to answer (evaluation)
+            return "The first source answers this [1]."
         call = next(self.calls)
         if call % 8 == 1:
             return "Sorry, I cannot help with that."
@@ -104,8 +106,10 @@ def test_generated_set_scores_in_eval(served, sample_app, sample_pdfs, tmp_path)
                                         llm_model="fake", database_url=f"sqlite:///{tmp_path / 'db.sqlite'}"))
     results = evaluate(app, path, retrievers=["basic"], judge="lexical", progress=False, output_dir=tmp_path / "out")
     board = results.leaderboard.iloc[0]
+    asked = len(load_questions(path))  # the fake writes some bad questions on purpose: those are dropped
+    assert asked >= 2
     for metric in ("hit_rate", "mrr", "correctness", "hit_rate@5"):
-        assert board[f"{metric}_n"] == 3 and 0.0 <= board[metric] <= 1.0, metric
+        assert board[f"{metric}_n"] == asked and 0.0 <= board[metric] <= 1.0, metric
     assert board["hit_rate@5"] > 0  # the evidence pages are where the passages came from
 
 
