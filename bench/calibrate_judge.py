@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import hashlib
 import inspect
 import json
@@ -215,6 +216,7 @@ def feature_key(model_name: str, item: Item) -> str:
 
 # The measures without the LLM are cached too, keyed by the source of the code that computes them,
 # so a change there recomputes them (about a minute) while the LLM's P(yes) stays cached.
+@functools.lru_cache(maxsize=None)  # the files are read once per run, not once per item
 def _evidence_version() -> str:
     code = [(ROOT / "rag" / "evaluation" / name).read_text(encoding="utf-8")
             for name in ("evidence.py", "judges/lexical.py")]

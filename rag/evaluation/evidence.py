@@ -15,9 +15,9 @@ as *absent* (a claim may restate a number of the question, so absence alone is n
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
-import math
 from typing import Callable, Sequence
 
 import numpy as np
@@ -201,9 +201,12 @@ class EvidenceFinder:
         self.k = k
         self.embed = embed
         self._stems = [topic_stems(u) for u in self.units]
-        self._numbers = [{v for v, _, _ in quantities_or_numbers(u)} for u in self.units]
+        self._numbers = [set(numbers_of(u)) for u in self.units]
         self._vectors = np.asarray(embed(self.units)) if self.units else np.zeros((0, 1))
         self._text = " ".join(" ".join(contexts).lower().split())
+        # Table rows as (unit index, {header: cell}), parsed once for every claim.
+        self._rows = [(i, dict(cells)) for i, cells in ((i, row_cells(u)) for i, u in enumerate(self.units)
+                                                         if ROW_MARK in u) if cells]
 
     def find(self, claim: str, question: str | None = None) -> Evidence:
         if not self.units:
@@ -212,7 +215,7 @@ class EvidenceFinder:
         claim_vector = np.asarray(self.embed([claim]))[0]
         cosine = self._vectors @ claim_vector
         wanted = topic_stems(claim)
-        claim_numbers = {v for v, _, _ in quantities_or_numbers(claim)}
+        claim_numbers = set(numbers_of(claim))
         topic, scores = [], []
         for i in range(len(self.units)):
             lexical = len(wanted & self._stems[i]) / len(wanted) if wanted else 0.0
@@ -248,8 +251,7 @@ class EvidenceFinder:
         claim_words = normalise(evidence.claim).split()
         claim_numbers = amounts(evidence.claim)
         money = sorted(_money_values(evidence.claim))
-        rows = [(i, row_cells(u)) for i, u in enumerate(self.units) if ROW_MARK in u]
-        rows = [(i, dict(cells)) for i, cells in rows if cells]
+        rows = self._rows
         best: tuple | None = None
         for i, cells in rows:
             matched = {h for h, c in cells.items() if states(c, claim_words, claim_numbers, money)}
@@ -284,7 +286,7 @@ class EvidenceFinder:
         asked_numbers, asked_money = amounts(question), sorted(_money_values(question))
         claim_words = normalise(evidence.claim).split()
         claim_numbers, claim_money = amounts(evidence.claim), sorted(_money_values(evidence.claim))
-        rows = [dict(cells) for cells in (row_cells(u) for u in self.units if ROW_MARK in u) if cells]
+        rows = [cells for _, cells in self._rows]
         for table in {tuple(r) for r in rows}:
             same = [r for r in rows if tuple(r) == table]
             asked = [r for r in same if any(states(c, asked_words, asked_numbers, asked_money) for c in r.values())]
@@ -404,10 +406,9 @@ def amounts(text: str) -> list[float]:
     """The numbers of ``text`` that are amounts, not parts of names ("AquaPure 3000", "Tier 3", "Section 6.2")."""
     named = {float(m.group(2)) for m in re.finditer(r"\b([A-Z][A-Za-z]*)\s+(\d+(?:\.\d+)?)\b", text)
              if m.group(1).lower() not in FUNCTION_WORDS}
-    return [v for v, _, _ in quantities_or_numbers(text) if v not in named]
+    return [v for v in numbers_of(text) if v not in named]
 
 
-def quantities_or_numbers(text: str) -> list[tuple[float, frozenset[str], str]]:
-    """Every number of ``text`` (with its unit where it has one)."""
-
-    return [(v, frozenset(), f"{v:g}") for _, v in number_tokens(text)]
+def numbers_of(text: str) -> list[float]:
+    """Every number of ``text`` (digits and number words)."""
+    return [v for _, v in number_tokens(text)]
