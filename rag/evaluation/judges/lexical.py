@@ -76,7 +76,7 @@ ASKS_FOR = (
     (re.compile(r"^\s*(?:when|by\s+when|what\s+(?:year|date|day|month|time))\b", re.I), "a time or date"),
 )
 WHEN_WORDS = frozenset("""before after during within until by since once when while then immediately daily weekly monthly
-yearly annually each every first last next end start beginning after""".split()) | frozenset(
+yearly annually each every first last next end start beginning""".split()) | frozenset(
     "january february march april may june july august september october november december monday tuesday "
     "wednesday thursday friday saturday sunday year years month months week weeks day days hour hours "
     "minute minutes".split())
