@@ -63,8 +63,10 @@ def test_stream_is_incremental_and_equals_the_greedy_answer(engine):
     assert len(deltas) > 1
     assert "".join(deltas) == expected
     assert last["choices"][0]["finish_reason"] in ("stop", "length") and last["usage"]["completion_tokens"] > 1
-    # Tokens come while they are generated, not all at the end (the prompt is cached: ~no prefill).
-    assert arrivals[0] < 0.5 * arrivals[-1]
+    # Tokens come while they are generated, not all at the end. Every request reads its whole prompt
+    # (no prefix-cache reuse, for repeatable answers), so the first token waits for that read: what
+    # shows streaming is the spread between the first and the last token, not the first one's time.
+    assert arrivals[-1] - arrivals[0] > 0.25 * arrivals[-1]
 
 
 def test_max_tokens_gives_length(engine):
