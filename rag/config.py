@@ -73,6 +73,10 @@ class Config:
     # bench/retrieval_modes.py on 130 HotpotQA questions (README, "Retrieval by first-stage mode").
     reranker: str = "fused"
 
+    # Context pruning after rerank: keep the sentences and table rows closest to the question, up to
+    # this many tokens for all contexts together (0: pass the contexts whole). rag/retrieval/prune.py.
+    context_budget: int = 0
+
     # First stage of each kind (mode): dense, bm25 or hybrid (reciprocal rank fusion with these weights).
     mode: str = "hybrid"  # basic
     window_mode: str = "hybrid"
@@ -285,6 +289,7 @@ HELP = {
     "merge_hops": "auto_merging retriever: searches per question, 1 or 2",
     "chunk_size": "basic retriever: chunk size in tokens",
     "chunk_overlap": "basic retriever: overlap between chunks, smaller than chunk_size",
+    "context_budget": "every retriever: tokens of context kept after rerank, best sentences and rows first (0: all)",
     "top_k": "basic retriever: chunks retrieved",
     "window_size": "sentence_window retriever: sentences on each side of a match",
     "window_top_k": "sentence_window retriever: sentences retrieved",

@@ -22,7 +22,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from rag.evaluation.judges.lexical import FUNCTION_WORDS, ROW_MARK, split_units, stem, words
+from rag.evaluation.judges.lexical import FUNCTION_WORDS, stem, words
+from rag.text_units import ROW_MARK, split_units
 
 Embed = Callable[[list[str]], np.ndarray]
 

@@ -46,6 +46,10 @@ def build_retrieval(spec: RetrieverSpec, parts: IndexParts, config: Any) -> tupl
         rerank = make_reranker(config, params["rerank_top_n"], parts)
         if rerank is not None:
             postprocessors.append(rerank)
+    if params.get("context_budget"):
+        from rag.retrieval.prune import ContextPruner
+
+        postprocessors.append(ContextPruner(budget=params["context_budget"], config=config))
     return retriever, postprocessors
 
 

@@ -74,6 +74,11 @@ def first_stage_params(mode_field: str, hops_field: str) -> tuple[Param, ...]:
     )
 
 
+def pruning_params() -> tuple[Param, ...]:
+    """What every kind takes after rerank: the token budget of context pruning (0: off)."""
+    return (Param("context_budget", "context_budget", non_negative_int),)
+
+
 # ---------------------------------------------------------------- parameter parsers
 
 def mode_name(value: Any) -> str:

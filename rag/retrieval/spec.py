@@ -51,9 +51,12 @@ class RetrieverSpec:
         return f"{self.kind}[{shown}]"
 
     def _silent(self, key: str, value: Any) -> bool:
-        """Fusion weights say nothing outside hybrid mode, or at their neutral 1.0; one hop is the plain search."""
+        """Fusion weights say nothing outside hybrid mode, or at their neutral 1.0; one hop is the plain
+        search; a budget of 0 is no pruning."""
         if key == "hops":
             return value == 1
+        if key == "context_budget":
+            return not value  # versions named before pruning existed keep their names
         return key in ("dense_weight", "bm25_weight") and (self.values.get("mode") != "hybrid" or value == 1.0)
 
     def __str__(self) -> str:

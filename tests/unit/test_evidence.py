@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from rag.evaluation.evidence import EvidenceFinder, row_cells, within
-from rag.evaluation.judges.lexical import LocalJudge, split_units
+from rag.evaluation.judges.lexical import LocalJudge
+from rag.text_units import split_units
 
 pytestmark = pytest.mark.unit
 

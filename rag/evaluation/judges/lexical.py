@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from rag.evaluation.judges import Judge
+from rag.text_units import split_units
 
 Embed = Callable[[list[str]], np.ndarray]  # returns one L2-normalised row per text
 
@@ -64,8 +65,6 @@ REFUSAL = re.compile(
 )
 
 STEEPNESS = 15.0
-ROW_MARK = " | "  # ingest writes a table row as one line: "Header: cell | Header: cell"
-MAX_UNIT_WORDS = 120  # longer prose sentences are cut into pieces of this many words
 DODGE_CAP = 0.3  # answer relevance of an on-topic answer that leaves out what was asked for
 
 # What a question asks for, by its first words: an answer without such a thing dodges it.
@@ -114,32 +113,6 @@ def stem(word: str) -> str:
 def sentences(text: str) -> list[str]:
     parts = re.split(r"(?<=[.!?])\s+|\n+", text.strip())
     return [p.strip() for p in parts if re.search(r"\w", p)]
-
-
-def split_units(text: str) -> list[str]:
-    """Table rows (one a line) and prose sentences (lines joined, then split at sentence ends)."""
-    out: list[str] = []
-    prose: list[str] = []
-
-    def flush() -> None:
-        if prose:
-            joined = " ".join(prose)
-            for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])", joined):
-                tokens = sentence.split()
-                out.extend(" ".join(tokens[i:i + MAX_UNIT_WORDS]) for i in range(0, len(tokens), MAX_UNIT_WORDS))
-            prose.clear()
-
-    for line in (text or "").splitlines():
-        line = line.strip()
-        if not line:
-            flush()
-        elif ROW_MARK in line:
-            flush()
-            out.append(line)
-        else:
-            prose.append(line)
-    flush()
-    return [u for u in out if re.search(r"\w", u)]
 
 
 def is_refusal(text: str) -> bool:

@@ -4,7 +4,7 @@ retrieved, hand the LLM the parent instead."""
 from typing import Any
 
 from rag.retrieval.kind import (Param, RetrieverKind, descending_sizes, first_stage_params, optional_top_n,
-                                positive_int, ratio)
+                                positive_int, pruning_params, ratio)
 
 
 class AutoMerging(RetrieverKind):
@@ -14,6 +14,7 @@ class AutoMerging(RetrieverKind):
         Param("top_k", "merge_top_k", positive_int),
         Param("rerank_top_n", "merge_rerank_top_n", optional_top_n),
         Param("merge_ratio", "merge_ratio", ratio),
+        *pruning_params(),
     )
 
     def node_parser(self, params: dict[str, Any]) -> Any:

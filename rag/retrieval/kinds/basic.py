@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from rag.retrieval.kind import Param, RetrieverKind, first_stage_params, non_negative_int, optional_top_n, positive_int
+from rag.retrieval.kind import (Param, RetrieverKind, first_stage_params, non_negative_int, optional_top_n,
+                                positive_int, pruning_params)
 
 
 class Basic(RetrieverKind):
@@ -12,6 +13,7 @@ class Basic(RetrieverKind):
         *first_stage_params("mode", "hops"),
         Param("top_k", "top_k", positive_int),
         Param("rerank_top_n", None, optional_top_n),
+        *pruning_params(),
     )
 
     def node_parser(self, params: dict[str, Any]) -> Any:

@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from rag.retrieval.kind import Param, RetrieverKind, first_stage_params, optional_top_n, positive_int
+from rag.retrieval.kind import (Param, RetrieverKind, first_stage_params, optional_top_n, positive_int,
+                                pruning_params)
 
 WINDOW_KEY = "window"
 
@@ -13,6 +14,7 @@ class SentenceWindow(RetrieverKind):
         *first_stage_params("window_mode", "window_hops"),
         Param("top_k", "window_top_k", positive_int),
         Param("rerank_top_n", "window_rerank_top_n", optional_top_n),
+        *pruning_params(),
     )
 
     def node_parser(self, params: dict[str, Any]) -> Any:

@@ -1,0 +1,39 @@
+"""Context pruning on the real sample PDFs with the bundled embedding model and generator."""
+
+import pytest
+
+from rag.retrieval.prune import GAP, approx_tokens
+
+MEMBRANE = "How often must the chlorine probe membrane cap of the AquaPure 3000 be replaced, and which kit is used?"
+
+
+@pytest.mark.parametrize("kind", ["basic", "sentence_window", "auto_merging"])
+def test_pruned_contexts_keep_the_answer_row_within_the_budget(sample_app, kind):
+    whole = sample_app.retrieve(MEMBRANE, kind)
+    pruned = sample_app.retrieve(MEMBRANE, f"{kind}:context_budget=150")
+    assert sum(approx_tokens(s.text) for s in whole) > 150  # there was something to prune
+    assert sum(approx_tokens(s.text) for s in pruned) <= 150
+    assert any("Every 6 months" in s.text and "membrane cap" in s.text for s in pruned)
+    # Every kept line comes from the same passage, cited with the same file and pages.
+    by_place = {(s.file, s.page, s.page_end): s.text for s in whole}
+    for source in pruned:
+        original = " ".join(by_place[(source.file, source.page, source.page_end)].split())
+        for line in source.text.split("\n"):
+            assert line == GAP or line in original
+
+
+def test_a_budget_the_contexts_fit_changes_nothing(sample_app):
+    whole = sample_app.retrieve(MEMBRANE, "sentence_window")
+    assert sample_app.retrieve(MEMBRANE, "sentence_window:context_budget=100000") == whole
+
+
+def test_the_budget_is_a_retriever_parameter_named_in_the_version(sample_app):
+    assert "context_budget=300" in sample_app.spec("basic:context_budget=300").name
+    assert "context_budget" not in sample_app.spec("basic").name  # off by default in this config
+
+
+def test_a_pruned_prompt_is_shorter_and_still_answers(sample_app):
+    whole = sample_app.query(MEMBRANE, retriever="auto_merging")
+    pruned = sample_app.query(MEMBRANE, retriever="auto_merging:context_budget=200")
+    assert pruned.usage["prompt_tokens"] < whole.usage["prompt_tokens"] / 3
+    assert pruned.answer.strip() and pruned.sources
