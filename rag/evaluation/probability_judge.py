@@ -102,6 +102,7 @@ COEFFICIENTS: dict[str, dict[str, Any]] = {
 }
 
 MAX_CLAIMS = 12  # longer answers: neighbouring sentences are judged together
+LIST_NUMBER = re.compile(r"\(?(\d{1,2}(\.\d{1,2})*|[a-z])[.)]")  # "3." "2.1." "b)" at a list item's start
 MIN_CLAIM_WORDS = 4  # "Yes." or "It is." is no claim of its own: it joins a neighbour
 MAX_CLAIM_TOKENS = 256
 WINDOW_WORDS = 80  # a long context is cut into windows of about this many words
@@ -162,11 +163,14 @@ def split_claims(answer: str, max_claims: int = MAX_CLAIMS) -> list[str]:
     claims: list[str] = []
     pending = ""  # a fragment waiting for the sentence after it
     for sentence in sentences(answer or ""):
-        if is_refusal(sentence) or is_citation_only(sentence):
-            continue
+        if is_refusal(sentence) or is_citation_only(sentence) or LIST_NUMBER.fullmatch(sentence.strip()):
+            continue  # a list's "3." is the next item's number, not a fragment of the sentence before
         sentence = ATTRIBUTION.sub("", sentence)  # "According to source [1], X" claims X
         if pending:
             sentence, pending = pending + " " + sentence, ""
+        if sentence.rstrip().endswith(":"):  # "... as follows:" introduces the next sentence
+            pending = sentence
+            continue
         if len(sentence.split()) < MIN_CLAIM_WORDS:
             if claims:
                 claims[-1] = claims[-1] + " " + sentence

@@ -26,6 +26,7 @@ _VERBOSITY_ENV = "RAG_LLAMACPP_VERBOSITY"
 
 # llama.cpp keeps the KV state of past prompts in RAM to restore shared prefixes later; its default
 # cap is 8 GiB, reached after ~100 judge prompts of 3k tokens with the 1.5B (~29 KB per token).
+# Used only when REUSE_PROMPT_CACHE is on.
 PROMPT_CACHE_MIB = 1024
 
 _ENGINES: dict[tuple[str, int, int], "LlamaCppEngine"] = {}
@@ -92,8 +93,8 @@ class LlamaCppEngine:
         params.cpuparams.n_threads = threads  # generation
         params.cpuparams_batch.n_threads = self.batch_threads  # prompt processing
         params.n_threads_http = 2
-        params.cache_prompt = True  # reuse the KV cache of the longest shared prompt prefix
-        params.cache_ram_mib = PROMPT_CACHE_MIB
+        params.cache_prompt = REUSE_PROMPT_CACHE
+        params.cache_ram_mib = PROMPT_CACHE_MIB if REUSE_PROMPT_CACHE else 0
         params.verbosity = int(os.environ.get(_VERBOSITY_ENV, "-1"))
         # xllamacpp always starts llama.cpp's HTTP server (port 0 = a random TCP port on 127.0.0.1).
         # A host name ending in .sock makes it a Unix socket instead, in a folder only we can read:
@@ -213,6 +214,9 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
 # another shape, and its logits are then not bit-for-bit those of a fresh read: the same prompt
 # could sample another answer depending on what was asked before it. Every request reads its
 # whole prompt, so a run repeats exactly (a few hundred tokens of system prompt re-read per call).
+# Off in the request alone was not enough: with the server's RAM prompt cache on, a generation
+# after a judge's logprobs call still changed (the sample's sick-leave answer, 10 vs 25 days), so
+# the server-level cache is off too, and an answer depends only on its own prompt.
 REUSE_PROMPT_CACHE = False
 
 
