@@ -9,7 +9,7 @@ MEMBRANE = "How often must the chlorine probe membrane cap of the AquaPure 3000 
 
 @pytest.mark.parametrize("kind", ["basic", "sentence_window", "auto_merging"])
 def test_pruned_contexts_keep_the_answer_row_within_the_budget(sample_app, kind):
-    whole = sample_app.retrieve(MEMBRANE, kind)
+    whole = sample_app.retrieve(MEMBRANE, f"{kind}:context_budget=0")
     pruned = sample_app.retrieve(MEMBRANE, f"{kind}:context_budget=150")
     assert sum(approx_tokens(s.text) for s in whole) > 150  # there was something to prune
     assert sum(approx_tokens(s.text) for s in pruned) <= 150
@@ -23,17 +23,18 @@ def test_pruned_contexts_keep_the_answer_row_within_the_budget(sample_app, kind)
 
 
 def test_a_budget_the_contexts_fit_changes_nothing(sample_app):
-    whole = sample_app.retrieve(MEMBRANE, "sentence_window")
+    whole = sample_app.retrieve(MEMBRANE, "sentence_window:context_budget=0")
     assert sample_app.retrieve(MEMBRANE, "sentence_window:context_budget=100000") == whole
 
 
 def test_the_budget_is_a_retriever_parameter_named_in_the_version(sample_app):
     assert "context_budget=300" in sample_app.spec("basic:context_budget=300").name
-    assert "context_budget" not in sample_app.spec("basic").name  # off by default in this config
+    assert "context_budget=500" in sample_app.spec("basic").name  # the default
+    assert "context_budget" not in sample_app.spec("basic:context_budget=0").name  # off: names as before
 
 
 def test_a_pruned_prompt_is_shorter_and_still_answers(sample_app):
-    whole = sample_app.query(MEMBRANE, retriever="auto_merging")
+    whole = sample_app.query(MEMBRANE, retriever="auto_merging:context_budget=0")
     pruned = sample_app.query(MEMBRANE, retriever="auto_merging:context_budget=200")
     assert pruned.usage["prompt_tokens"] < whole.usage["prompt_tokens"] / 3
     assert pruned.answer.strip() and pruned.sources

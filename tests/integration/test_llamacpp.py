@@ -165,3 +165,18 @@ def test_llamaindex_instrumentation_sees_the_calls(gguf):
         root.event_handlers.remove(handler)
     assert handler.seen.count("LLMCompletionStartEvent") == 2 and handler.seen.count("LLMCompletionEndEvent") == 2
     assert "LLMCompletionInProgressEvent" in handler.seen
+
+
+def test_an_answer_does_not_depend_on_the_requests_before_it(engine):
+    # A judge's logprobs call and a long prompt in between once changed the next sampled answer
+    # (the server's RAM prompt cache restored another request's state): repeats must be exact.
+    story = [{"role": "system", "content": "You are a storyteller."},
+             {"role": "user", "content": "Write a short story about a lighthouse keeper and a storm. " * 3}]
+    first = engine.chat(story, max_tokens=60, temperature=0.8, seed=0)["choices"][0]["message"]["content"]
+    engine.chat([{"role": "system", "content": "You are a storyteller."},
+                 {"role": "user", "content": "Describe the sea in winter, in detail. " * 20}], max_tokens=5)
+    engine.chat([{"role": "system", "content": "You are a storyteller."},
+                 {"role": "user", "content": "Is the sea salty? Answer yes or no."}],
+                max_tokens=1, logprobs=True, top_logprobs=5)
+    again = engine.chat(story, max_tokens=60, temperature=0.8, seed=0)["choices"][0]["message"]["content"]
+    assert again == first

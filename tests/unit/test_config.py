@@ -32,10 +32,10 @@ def test_retriever_specs_take_defaults_from_config_and_name_every_parameter():
     config = Config(window_size=2, merge_top_k=20)
     spec = RetrieverSpec.parse("sentence_window:top_k=4", config)
     assert spec.values == {"window_size": 2, "mode": "hybrid", "dense_weight": 1.0, "bm25_weight": 1.0, "hops": 1,
-                           "top_k": 4, "rerank_top_n": 2}
-    assert spec.name == "sentence_window[window_size=2,mode=hybrid,top_k=4,rerank_top_n=2]"
+                           "top_k": 4, "rerank_top_n": 2, "context_budget": 500}
+    assert spec.name == "sentence_window[window_size=2,mode=hybrid,top_k=4,rerank_top_n=2,context_budget=500]"
     weighted = RetrieverSpec.parse("basic:bm25_weight=0.5", config)
-    assert weighted.name == "basic[chunk_size=256,chunk_overlap=25,mode=hybrid,bm25_weight=0.5,top_k=4,rerank_top_n=None]"
+    assert weighted.name == "basic[chunk_size=256,chunk_overlap=25,mode=hybrid,bm25_weight=0.5,top_k=4,rerank_top_n=None,context_budget=500]"
     assert "weight" not in RetrieverSpec.parse("basic:mode=dense,bm25_weight=0.5", config).name
     merged = RetrieverSpec.parse("auto_merging:chunk_sizes=2048,512,merge_ratio=0.3", config)
     assert merged.values["chunk_sizes"] == (2048, 512) and merged.values["top_k"] == 20

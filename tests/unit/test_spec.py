@@ -19,8 +19,8 @@ def test_defaults_come_from_the_config_and_names_are_stable():
     config = Config(window_size=2, window_top_k=5, window_mode="dense")
     spec = RetrieverSpec.parse("sentence_window", config)
     assert spec.values == {"window_size": 2, "mode": "dense", "dense_weight": 1.0, "bm25_weight": 1.0, "hops": 1,
-                           "top_k": 5, "rerank_top_n": 2}
-    assert spec.name == "sentence_window[window_size=2,mode=dense,top_k=5,rerank_top_n=2]"
+                           "top_k": 5, "rerank_top_n": 2, "context_budget": 500}
+    assert spec.name == "sentence_window[window_size=2,mode=dense,top_k=5,rerank_top_n=2,context_budget=500]"
     assert RetrieverSpec.parse(spec, config) == spec
     assert RetrieverSpec.parse("basic:rerank_top_n=0", config).values["rerank_top_n"] is None
 
