@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rag.config import Config
 from rag.errors import InputError
@@ -77,12 +77,16 @@ class RAG:
 
     def retrieve(self, question: str, retriever: str | RetrieverSpec = "basic", **params: Any) -> list[Source]:
         """The final context nodes (after window replacement / merging / rerank), no LLM call."""
+        _check_question(question)
+        return self.retriever(retriever, **params)(question)
+
+    def retriever(self, retriever: str | RetrieverSpec = "basic", **params: Any) -> Callable[[str], list[Source]]:
+        """``question -> final sources`` of one retriever version, built once for many questions."""
         from rag.retrieval.engine import build_retrieval, retrieve_nodes, sources_of
 
-        _check_question(question)
         spec = self.spec(retriever, **params)
-        retriever_, postprocessors = build_retrieval(spec, self._parts(spec), self.config)
-        return sources_of(retrieve_nodes(retriever_, postprocessors, question))
+        first_stage, postprocessors = build_retrieval(spec, self._parts(spec), self.config)
+        return lambda question: sources_of(retrieve_nodes(first_stage, postprocessors, question))
 
     def query(self, question: str, retriever: str | RetrieverSpec = "basic", stream: bool = False,
               **params: Any) -> "QueryResult | QueryStream":

@@ -115,6 +115,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="questions answered in parallel (server generators only; default 1)")
     p.add_argument("--no-cache", action="store_true", help="answer and judge everything again "
                    "(default: reuse answers and judgements with the same question, contexts, model and prompt)")
+    p.add_argument("--screen", nargs="?", const=True, default=False, metavar="QUESTIONS",
+                   help="first retrieve only, for every question with evidence pages (or those of QUESTIONS, "
+                        "e.g. a generated test set), and drop the versions significantly worse than the best "
+                        "by nDCG before any answer is written")
     p.add_argument("--output", metavar="DIR", help="where to write CSV/JSON/PNG results")
     p.add_argument("--show-answers", action="store_true", help="print every answer with its sources and scores")
     p.add_argument("--json", action="store_true")
@@ -433,13 +437,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     app = _app(args)
     results = evaluate(app, args.questions, retrievers=retrievers or None, judge=args.judge,
                        progress=not args.json, output_dir=args.output, limit=args.limit, at=at,
-                       cache=not args.no_cache, workers=args.workers)
+                       cache=not args.no_cache, workers=args.workers, screen=args.screen)
     summary = results.failure_summary()
     verdict = results.gate(gates) if gates else None
     if args.json:
         _print_json({"leaderboard": results.leaderboard.to_dict(orient="records"),
                      "failed": len(results.failed), "failure": summary, "best": results.best(),
                      "agreement": results.agreement().as_dict(), "cache": results.cache,
+                     "screened_out": [spec.name for spec in results.screening.dropped] if results.screening else [],
                      "gate": None if verdict is None else {"passed": verdict.passed, "verdict": str(verdict)},
                      "paths": {k: str(v) for k, v in results.paths.items()}})
     else:
@@ -453,6 +458,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"{name}: {path}")
         if results.cache:
             print(f"cache: {results.cache}")
+        if results.screening is not None and results.screening.dropped:
+            print("screened out before answering: " + ", ".join(spec.name for spec in results.screening.dropped))
         if verdict is not None:
             print(verdict)
     if summary:

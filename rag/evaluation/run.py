@@ -45,6 +45,7 @@ class EvaluationResults:
     judge: str = ""
     at: tuple[int, ...] = DEFAULT_AT
     cache: str = ""  # e.g. "answers 12 of 24 from cache; judgements 36 of 72 from cache"
+    screening: Any = None  # rag.evaluation.screen.Screening when the run was screened
 
     def to_string(self, columns: Sequence[str] | None = None) -> str:
         """The leaderboard with 95% intervals; hit_rate/mrr without @ are at each version's own k."""
@@ -120,7 +121,8 @@ class EvaluationResults:
 def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, judge: str | None = None,
              progress: bool = True, output_dir: str | Path | None = None, app_name: str = "rag",
              feedback_timeout: float = 600.0, limit: int | None = None,
-             at: Sequence[int] = DEFAULT_AT, cache: bool = True, workers: int = 1) -> EvaluationResults:
+             at: Sequence[int] = DEFAULT_AT, cache: bool = True, workers: int = 1,
+             screen: bool | str | Path | Sequence[Any] = False) -> EvaluationResults:
     """Answer every question with every retriever version, recorded and judged by TruLens.
 
     Args:
@@ -140,6 +142,10 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
         cache: reuse answers and judgements of earlier runs with the same question, contexts,
             model and prompt (``<storage_dir>/cache/evaluation.sqlite``, see :mod:`rag.evaluation.cache`).
         workers: questions answered in parallel; only for a server generator (openai, openai_like).
+        screen: first a retrieval-only pass (:mod:`rag.evaluation.screen`) that drops the versions
+            whose contexts find the evidence pages significantly worse than the best; ``True``
+            screens on all of ``questions`` (before ``limit``), a path or list on those questions.
+            The screening is in ``results.screening`` (and printed to stderr with ``progress``).
     """
     from rag.embedding import judge_embedder
     from rag.evaluation.judges import judge_label, make_judge
@@ -151,11 +157,20 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
     judge = judge or config.judge
     label = judge_label(config, judge)
     items = as_questions(questions)
+    screening_items = items if screen is True else as_questions(screen) if screen else []
     if limit is not None:
         items = items[:limit]
     at = cutoffs(at)
     _check_workers(config, workers)
     specs = _unique_specs(app, retrievers)
+    screening = None
+    if screen is not False and screen is not None:
+        from rag.evaluation.screen import screen as run_screen
+
+        screening = run_screen(app, specs, screening_items)
+        specs = screening.kept
+        if progress:
+            print(screening, file=sys.stderr, flush=True)
     embed = judge_embedder(config)
     store = EvaluationCache.for_config(config) if cache else None
     # a missing key fails here
@@ -175,7 +190,7 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
     frame = pd.DataFrame(rows, columns=row_columns(at))
     results = EvaluationResults(rows=frame, leaderboard=from_rows(frame),
                                 database_url=redact(database_url(config)), judge=label, at=at,
-                                cache=store.summary() if store is not None else "off")
+                                cache=store.summary() if store is not None else "off", screening=screening)
     results.paths = write_outputs(results, _output_dir(config, output_dir))
     return results
 

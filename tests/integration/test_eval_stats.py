@@ -159,3 +159,32 @@ def test_cli_leaderboard_prints_the_stored_table(app, results, capsys, monkeypat
     for rank, retriever, triad in zip(board["rank"], board["retriever"], board["triad"]):
         line = next(line for line in out.splitlines() if line.startswith(f"{rank} "))
         assert retriever.split("[")[0] in line and f"{triad:.3f}" in line  # the same mean as `rag eval` printed
+
+
+def test_screening_answers_only_the_versions_it_keeps(app, capsys, tmp_path):
+    from rag.cli import main
+    from rag.evaluation import evaluate
+
+    versions = ["basic", "sentence_window:top_k=1,rerank_top_n=none,window_size=1"]
+    results = evaluate(app, SAMPLE, retrievers=versions, judge="lexical", progress=True, limit=2, screen=True,
+                       output_dir=tmp_path / "api")
+    screening = results.screening
+    assert [v.spec.name for v in screening.versions] == [app.spec(v).name for v in versions]
+    assert screening.questions == 12  # all of the file's questions with evidence, not just the 2 answered
+    assert all(len(v.ndcg) == 12 and 0 <= v.estimate.mean <= 1 for v in screening.versions)
+    assert set(results.rows["retriever"]) == {spec.name for spec in screening.kept}
+    assert len(results.rows) == 2 * len(screening.kept)
+    assert "Screening: retrieval only, 12 questions" in capsys.readouterr().err
+
+    common = ["--storage-dir", str(app.config.storage_dir), "--llm-provider", "openai_like",
+              "--llm-base-url", app.config.llm_base_url, "--llm-model", "fake", "eval", "-q", str(SAMPLE),
+              "--limit", "1", "--judge", "lexical", "--output", str(tmp_path / "cli"), "--json"]
+    assert main([*common, "-r", "basic", "-r", versions[1], "--screen"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert isinstance(data["screened_out"], list)
+    assert len(data["leaderboard"]) + len(data["screened_out"]) == 2
+
+    no_evidence = tmp_path / "plain.txt"
+    no_evidence.write_text("How many days of sick leave?\n")
+    assert main([*common, "-r", "basic", "--screen", str(no_evidence)]) == 2
+    assert "Screening needs questions with evidence pages" in capsys.readouterr().err
