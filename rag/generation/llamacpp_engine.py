@@ -29,7 +29,7 @@ _VERBOSITY_ENV = "RAG_LLAMACPP_VERBOSITY"
 # Used only when REUSE_PROMPT_CACHE is on.
 PROMPT_CACHE_MIB = 1024
 
-_ENGINES: dict[tuple[str, int, int], "LlamaCppEngine"] = {}
+_ENGINES: dict[tuple[str, int, int, int, int], "LlamaCppEngine"] = {}
 _ENGINES_LOCK = threading.Lock()
 _DONE = object()  # end-of-stream marker on a stream's queue
 
@@ -44,19 +44,20 @@ class ContextOverflowError(LlamaCppError):
 
 
 def get_engine(gguf_path: str | Path, *, threads: int, context_window: int,
-               batch_threads: int | None = None) -> "LlamaCppEngine":
+               batch_threads: int | None = None, slots: int = 1) -> "LlamaCppEngine":
     """The process's engine for this file and settings, loaded on first use.
 
-    ``threads`` generate tokens; ``batch_threads`` (default: the same) process the prompt.
+    ``threads`` generate tokens; ``batch_threads`` (default: the same) process the prompt;
+    ``slots`` requests are decoded together, each with ``context_window`` tokens.
     """
     path = Path(gguf_path).expanduser().resolve()
     batch_threads = threads if batch_threads is None else batch_threads
-    key = (str(path), int(threads), int(batch_threads), int(context_window))
+    key = (str(path), int(threads), int(batch_threads), int(context_window), int(slots))
     with _ENGINES_LOCK:  # held while loading: two threads asking at once load the weights once
         engine = _ENGINES.get(key)
         if engine is None:
             engine = _ENGINES[key] = LlamaCppEngine(path, threads=threads, batch_threads=batch_threads,
-                                                    context_window=context_window)
+                                                    context_window=context_window, slots=slots)
         return engine
 
 
@@ -75,7 +76,8 @@ def engine_for(config: Any, gguf_path: str | Path) -> "LlamaCppEngine":
 class LlamaCppEngine:
     """One loaded model. Safe to share between threads: llama.cpp's server queues the requests."""
 
-    def __init__(self, gguf_path: Path, *, threads: int, context_window: int, batch_threads: int | None = None):
+    def __init__(self, gguf_path: Path, *, threads: int, context_window: int, batch_threads: int | None = None,
+                 slots: int = 1):
         try:
             import xllamacpp
         except ImportError as e:
@@ -88,8 +90,9 @@ class LlamaCppEngine:
         _check_gguf(self.path)
         params = xllamacpp.CommonParams()
         params.model.path = str(self.path)
-        params.n_ctx = context_window
-        params.n_parallel = 1  # one slot: the whole window for one request, and its KV cache kept
+        # One slot by default; bench/parallel_slots.py measures two.
+        params.n_ctx = context_window * slots  # llama.cpp splits n_ctx between the slots
+        params.n_parallel = slots
         params.cpuparams.n_threads = threads  # generation
         params.cpuparams_batch.n_threads = self.batch_threads  # prompt processing
         params.n_threads_http = 2

@@ -11,7 +11,8 @@ each kept unit still reads sensibly. Contexts keep their rank order and their un
 document order; "…" marks what was left out, and a context with no unit kept is dropped.
 Running headers and footers are left out whatever the budget. (A relevance floor, leaving out
 units far below the best even when they fit, lost HotpotQA answers: the second hop's sentence
-rarely resembles the question. bench/context_pruning.py.) Contexts that fit the budget as they are pass unchanged.
+rarely resembles the question. bench/context_pruning.py.) Contexts that fit the budget as they
+are pass unchanged.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class ContextPruner(BaseNodePostprocessor):
             return nodes
         scores = self._vectors([u.text for u in units]) @ self._question(query_bundle)
         for i in boilerplate(units):
-            scores[i] = -1.0
+            units[i].boilerplate = True
         chosen = choose(units, scores, self.budget)
         out = []
         for i, node in enumerate(nodes):
@@ -101,10 +102,11 @@ class ContextPruner(BaseNodePostprocessor):
 class Unit:
     """One sentence or table row: which context, which paragraph in it, which place in that."""
 
-    __slots__ = ("node", "paragraph", "place", "text")
+    __slots__ = ("node", "paragraph", "place", "text", "boilerplate")
 
     def __init__(self, node: int, paragraph: int, place: int, text: str):
         self.node, self.paragraph, self.place, self.text = node, paragraph, place, text
+        self.boilerplate = False  # a running header or footer: never kept
 
     @property
     def is_row(self) -> bool:
@@ -117,6 +119,8 @@ def choose(units: list[Unit], scores: Any, budget: int) -> set[int]:
     chosen: set[int] = set()
     used = 0
     for index in sorted(range(len(units)), key=lambda i: -float(scores[i])):
+        if units[index].boilerplate:
+            continue
         wanted = [u for u in (units[index], needed_before(units, index)) if u is not None and id(u) not in chosen]
         cost = sum(approx_tokens(u.text) + SEPARATOR_TOKENS for u in wanted)
         if chosen and used + cost > budget:
@@ -144,6 +148,8 @@ def needed_before(units: list[Unit], index: int) -> Unit | None:
         for before in reversed(units[:index]):
             if before.node != unit.node:
                 return None
+            if before.boilerplate:  # a footer between a table's rows across a page break
+                continue
             if not before.is_row:
                 return before if len(before.text.split()) <= HEADING_WORDS else None
         return None

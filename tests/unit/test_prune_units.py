@@ -75,3 +75,14 @@ def test_running_footers_are_boilerplate():
     flagged = {units[i].text for i in boilerplate(units)}
     assert flagged == {"Guide to the AquaPure 3000, page 3 of 5", "Guide to the AquaPure 3000 Rev 3",
                        "Guide to the AquaPure 3000 Rev 4"}
+
+
+def test_footers_are_never_kept_nor_taken_for_a_heading():
+    text = ("Leave table\nType: Annual | Days: 25.\n\nHandbook, page 2 of 5\n\nType: Sick | Days: 10.")
+    units = units_of(text, "Handbook, page 3 of 5\n\nOther text.")
+    for i in boilerplate(units):
+        units[i].boilerplate = True
+    sick = next(i for i, u in enumerate(units) if "Sick" in u.text)
+    assert needed_before(units, sick).text == "Leave table"
+    kept = choose(units, np.ones(len(units)), 10_000)
+    assert {u.text for u in units if id(u) in kept} == {u.text for u in units if "page" not in u.text}
