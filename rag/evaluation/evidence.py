@@ -403,8 +403,13 @@ def _same_unit(a: frozenset[str], b: frozenset[str]) -> bool:
     return "$" in a or bool(a & b)
 
 
+CODE = re.compile(r"\b[A-Za-z]+-?\d[\w-]*")  # "A09", "X6", "AP-MK2", "CR2450": names, not amounts
+
+
 def amounts(text: str) -> list[float]:
-    """The numbers of ``text`` that are amounts, not parts of names ("AquaPure 3000", "Tier 3", "Section 6.2")."""
+    """The numbers of ``text`` that are amounts, not parts of names ("AquaPure 3000", "Tier 3",
+    "Section 6.2") or codes ("A09" is no 9 that a range "above 4.0" could hold)."""
+    text = CODE.sub(" ", text)
     named = {float(m.group(2)) for m in re.finditer(r"\b([A-Z][A-Za-z]*)\s+(\d+(?:\.\d+)?)\b", text)
              if m.group(1).lower() not in FUNCTION_WORDS}
     return [v for v in numbers_of(text) if v not in named]

@@ -41,8 +41,10 @@ def app(sample_app, server, tmp_path_factory):
     from rag import RAG
 
     database = tmp_path_factory.mktemp("trulens") / "trulens.sqlite"
+    # No pruning: these tests count the contexts a version passes (pruning may drop one).
     return RAG(sample_app.config.replace(llm_provider="openai_like", llm_base_url=server.base_url,
-                                         llm_model="fake", judge="lexical", database_url=f"sqlite:///{database}"))
+                                         llm_model="fake", judge="lexical", database_url=f"sqlite:///{database}",
+                                         context_budget=0))
 
 
 @pytest.fixture(scope="module")

@@ -130,3 +130,9 @@ Interval: Daily | Task: Check the display for alarms | Parts: None."""
 def test_cells_are_compared_as_values(claim, contradicted):
     evidence = EvidenceFinder([MAINTENANCE], flat_embed).find(claim)
     assert bool(evidence.contradicted) is contradicted, evidence.contradicted
+
+
+def test_a_code_is_no_amount_for_a_range_cell():
+    from rag.evaluation.evidence import amounts
+
+    assert amounts("Alarm code A09 on the AquaPure 3000 means 9 more days, not X6 or AP-MK2.") == [9.0]
