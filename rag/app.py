@@ -110,7 +110,8 @@ class RAG:
         with TruLens, and return per-question rows and a leaderboard (see rag.evaluation).
 
         ``options`` go to :func:`rag.evaluation.run.evaluate`: ``at`` (retrieval cut-offs), ``cache``,
-        ``workers``, ``app_name``, ``feedback_timeout``. A ``|`` in a retriever spec sweeps a parameter.
+        ``workers``, ``screen`` (drop versions that retrieve significantly worse before answering),
+        ``app_name``, ``feedback_timeout``. A ``|`` in a retriever spec sweeps a parameter.
         """
         from rag.evaluation.run import evaluate
 
