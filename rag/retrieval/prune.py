@@ -89,14 +89,17 @@ class ContextPruner(BaseNodePostprocessor):
         from rag.embedding import embed_texts
 
         model = self.config.embed_model
-        missing = sorted({t for t in texts if (model, t) not in _vectors})
+        with _vectors_lock:
+            known = {t: _vectors[(model, t)] for t in set(texts) if (model, t) in _vectors}
+        missing = sorted(set(texts) - set(known))
         if missing:
             rows = embed_texts(self.config, missing)
+            known.update(zip(missing, rows))
             with _vectors_lock:
-                if len(_vectors) + len(missing) > _CACHE_SIZE:
+                if len(_vectors) + len(missing) > _CACHE_SIZE:  # bounded: a long-running server stays small
                     _vectors.clear()
                 _vectors.update({(model, t): row for t, row in zip(missing, rows)})
-        return np.stack([_vectors[(model, t)] for t in texts])
+        return np.stack([known[t] for t in texts])
 
 
 class Unit:
