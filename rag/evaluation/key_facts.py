@@ -691,21 +691,28 @@ def _same_role(a: Fact, b: Fact) -> bool:
 
 
 def check_fact(fact: Fact, answer: str, said: Sequence[Fact] | None = None,
-               known: Sequence[Fact] = ()) -> FactCheck:
-    """Whether ``answer`` states ``fact``; ``known``: what the reference and question mention (no contradiction)."""
+               known: Sequence[Fact] = (), question: str | None = None) -> FactCheck:
+    """Whether ``answer`` states ``fact``; ``known``: what the reference and question mention (no contradiction);
+    ``question``: an answer that states the fact but concludes another value for what was asked contradicts it."""
     text = clean(answer)
     said = mentions(answer) if said is None else said
     words = _words(text)
     if fact.kind in NUMBER_KINDS:
-        return _verdict(fact, _number_found(fact, said), said, known,
-                        lambda m: _comparable(fact, m) and len(m.values) >= len(fact.values)
-                        and (len(fact.values) == 1 or len(m.values) == 2))
+        rival = (lambda m: _comparable(fact, m) and len(m.values) >= len(fact.values)
+                 and (len(fact.values) == 1 or len(m.values) == 2))
+        check = _verdict(fact, _number_found(fact, said), said, known, rival)
+        return _concluded_otherwise(check, text, said, known, rival, question,
+                                    lambda m: m.kind in NUMBER_KINDS and _number_found(fact, [m]))
     if fact.kind == "date":
-        return _verdict(fact, any(m.kind == "date" and _date_agrees(fact, m) for m in said), said, known,
-                        lambda m: m.kind == "date")
+        check = _verdict(fact, any(m.kind == "date" and _date_agrees(fact, m) for m in said), said, known,
+                         lambda m: m.kind == "date")
+        return _concluded_otherwise(check, text, said, known, lambda m: m.kind == "date", question,
+                                    lambda m: m.kind == "date" and _date_agrees(fact, m))
     if fact.kind == "code":
         found = re.search(rf"(?<![A-Za-z0-9]){re.escape(fact.words[0])}(?![A-Za-z0-9])", text, re.IGNORECASE)
-        return _verdict(fact, found is not None, said, known, lambda m: m.kind == "code" and m.unit == fact.unit)
+        rival = lambda m: m.kind == "code" and m.unit == fact.unit  # noqa: E731
+        return _concluded_otherwise(_verdict(fact, found is not None, said, known, rival), text, said, known, rival,
+                                    question, lambda m: m.kind == "code" and m.text.lower() == fact.words[0].lower())
     if fact.kind == "person":  # another titled person is another answer; a bare name may be anyone
         return _verdict(fact, fact.words[-1] in words, said, known,
                         lambda m: m.kind == "person" and re.match(rf"(?:{'|'.join(TITLES)})\b", m.text)
@@ -744,6 +751,55 @@ def _verdict(fact: Fact, found: bool, said: Sequence[Fact], known: Sequence[Fact
         return FactCheck(fact, "found")
     other = next((m for m in said if rival(m) and not _echoed(m, known)), None)
     return FactCheck(fact, "contradicted", other.text) if other else FactCheck(fact, "missing")
+
+
+# Question words that say how a value is asked for, not what it is about.
+ASKING_WORDS = frozenset({"many", "much", "long", "often", "get", "give", "need", "required", "allowed"})
+STATEMENT_BREAK_RE = re.compile(r"(?<=[.!?])\s+(?=\S)|\n+|;\s+|\s+[-*\u2022]\s+(?=[A-Z0-9])")
+
+
+def _statements(text: str) -> list[tuple[int, int]]:
+    """Character spans of the answer's statements: sentences, lines, list items and "; " clauses."""
+    spans, start = [], 0
+    for m in STATEMENT_BREAK_RE.finditer(text):
+        spans.append((start, m.start()))
+        start = m.end()
+    spans.append((start, len(text)))
+    return spans
+
+
+def _concluded_otherwise(check: FactCheck, text: str, said: Sequence[Fact], known: Sequence[Fact],
+                         rival: Callable[[Fact], Any], question: str | None,
+                         states: Callable[[Fact], Any]) -> FactCheck:
+    """A found fact counts as contradicted when another statement gives a rival value *for what was asked*.
+
+    An answer that lists a table right ("Sick leave: 10 working days") and then concludes "so an
+    employee gets 25 working days of paid sick leave" has said 25. A statement speaks for the
+    question by how many of the question's subject words it repeats; the rival's statement must
+    repeat at least half of them and more than every statement that gives the fact, so that listing
+    the other rows ("Annual leave: 25 working days") or a second, less specific sentence is no
+    contradiction.
+    """
+    if check.status != "found" or not question:
+        return check
+    subject = set(content_stems(question)) - set(content_stems(check.fact.text)) - ASKING_WORDS
+    if len(subject) < 2:
+        return check
+    spans = _statements(text)
+
+    def cover(m: Fact) -> tuple[tuple[int, int], int]:
+        span = next(((a, b) for a, b in spans if a <= m.start < b), spans[-1])
+        return span, len(subject & set(content_stems(text[span[0]:span[1]])))
+
+    stating = [cover(m) for m in said if states(m)]
+    best = max((n for _, n in stating), default=0)
+    stating_spans = {span for span, _ in stating}
+    for m in said:
+        if rival(m) and not states(m) and not _echoed(m, known):
+            span, n = cover(m)
+            if span not in stating_spans and n > best and 2 * n >= len(subject):
+                return FactCheck(check.fact, "contradicted", m.text)
+    return check
 
 
 def _echoed(mention: Fact, known: Sequence[Fact]) -> bool:
@@ -826,7 +882,7 @@ def key_fact_correctness(answer: str | None, reference: str | None, key_facts: S
     else:
         key, other = reference_facts(reference or "", question)
         other += [p for p in [polarity(reference)] if p is not None]  # "Yes"/"No": only a contradiction counts
-    checks = [check_fact(f, answer, said, known) for f in key]
+    checks = [check_fact(f, answer, said, known, question) for f in key]
     if not key_facts:
         checks = _one_of_each_apposition(checks, reference or "")
     details = [c for c in (check_fact(f, answer, said, known) for f in other if f.kind in VALUE_KINDS)

@@ -235,3 +235,28 @@ def test_a_rival_named_first_is_the_answer_even_if_the_fact_follows():
     fact_first = "The Department director approves it; above $5,000 the Chief Financial Officer does [1]."
     assert answer_correctness(rival_first, reference, question=question)["correctness"] <= 0.3
     assert answer_correctness(fact_first, reference, question=question)["correctness"] >= 0.9
+
+
+LISTED_THEN_CONCLUDED = (
+    "According to source [2], full-time employees receive the entitlements below for each calendar year:\n"
+    "- Annual leave: 25 working days\n- Sick leave: 10 working days\n- Bereavement leave: 5 working days\n\n"
+    "So, a full-time employee gets 25 working days of paid sick leave per calendar year.")
+
+
+def test_an_answer_that_lists_the_right_row_but_concludes_another_value_is_wrong():
+    out = correctness(LISTED_THEN_CONCLUDED, SICK, question=SICK_Q)
+    assert out["correctness"] <= CAP
+    assert "answer says 25 working days" in out["correctness_reason"]
+    # Flattened into one line, the list items are still statements of their own.
+    assert correctness(LISTED_THEN_CONCLUDED.replace("\n", " "), SICK, question=SICK_Q)["correctness"] <= CAP
+
+
+def test_other_rows_and_less_specific_sentences_beside_the_fact_are_no_contradiction():
+    listed = LISTED_THEN_CONCLUDED.rsplit("\n\n", 1)[0] + "\n\nSo you get 10 working days of paid sick leave."
+    for answer in (listed,
+                   "Sick leave: 10 working days [1]. Annual leave is 25 working days.",
+                   "A full-time employee gets 10 working days of paid sick leave per calendar year. "
+                   "A part-time employee gets 5 working days of paid sick leave per calendar year.",
+                   "Full-time employees get 10 working days of paid sick leave, and 25 days of annual leave."):
+        out = correctness(answer, SICK, question=SICK_Q)
+        assert out["correctness"] == 1.0, (answer, out)
