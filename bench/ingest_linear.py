@@ -41,6 +41,7 @@ def main() -> None:
     from pdfs import make_pdf
 
     from rag.config import Config
+    from rag.ingest.sync import sync
     from rag.retrieval.spec import RetrieverSpec
     from rag.stores.backends.local import IndexStore
 
@@ -68,7 +69,7 @@ def main() -> None:
             spec = RetrieverSpec.parse("sentence_window", config).parser_spec
             log(f"ingesting {n} sentences")
             start, cpu = time.perf_counter(), time.process_time()
-            report = store.sync(folder, [spec], progress=False)
+            report = sync(store, folder, [spec], progress=False)
             total, total_cpu = time.perf_counter() - start, time.process_time() - cpu
             nodes = report.indexes["sentence_window"]["nodes"]
             rows.append({"sentences": n, "nodes": nodes, "pages": report.pages, "total_s": round(total, 1),

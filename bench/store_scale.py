@@ -152,7 +152,6 @@ class Clock:
 
 def part_sec10q(server: Server, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     from rag import RAG, Config
-    from rag.stores.pg_migrate import migrate
 
     pdf_dir, questions_csv = sec10q_paths(args.pdfs, None)
     files = sorted(pdf_dir.glob("*.pdf"))[: args.files]
@@ -179,7 +178,7 @@ def part_sec10q(server: Server, args: argparse.Namespace, tmp: Path) -> dict[str
         assert again.embedded == 0
     log("sec10q: migrate local -> postgresql")
     with Clock(server) as clock:
-        done = migrate(stores["local"], server.database("sec10q_migrated"))
+        done = RAG(stores["local"], progress=False).migrate(server.database("sec10q_migrated"))
     out["ingest"]["migrate"] = {"pages": out["ingest"]["local"]["pages"],
                                 "chunks": sum(e["vectors"] for e in done["indexes"].values()),
                                 "wall_s": clock.wall, "cpu_s": clock.cpu, "server_cpu_s": clock.server_cpu,

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rag.config import Config
-from rag.errors import InputError
+from rag.errors import IndexMissingError, InputError
+from rag.ingest.sync import copy_index, ensure_index, sync
 from rag.retrieval import RETRIEVER_KINDS
 from rag.retrieval.spec import RetrieverSpec
-from rag.stores import open_store
+from rag.stores import open_store, store_name
 from rag.types import IngestReport, QueryResult, Source
 
 __all__ = ["RAG", "QueryResult", "QueryStream", "Source"]
@@ -31,10 +32,26 @@ class RAG:
     def ingest(self, path: str | Path, progress: bool = True) -> IngestReport:
         """Index the PDFs under ``path`` for every retriever kind (incrementally)."""
         specs = [RetrieverSpec.parse(kind, self.config).parser_spec for kind in RETRIEVER_KINDS.names()]
-        report = self.store.sync(path, specs, progress=progress)
+        report = sync(self.store, path, specs, progress=progress)
         self._indexes.clear()
         self._engines.clear()
         return report
+
+    def migrate(self, target: str) -> dict[str, Any]:
+        """Copy the local index (of ``storage_dir``) into the empty PostgreSQL store ``target``
+        without embedding anything again; returns what was copied."""
+        if store_name(target) != "postgresql":
+            raise InputError(f"--to {target!r}: give a postgresql:// URL.")
+        started = time.perf_counter()
+        local = self.config.replace(store="local")
+        manifest = open_store(local).manifest()
+        if manifest is None:
+            raise IndexMissingError(f"No local index in {open_store(local).where()} to migrate: "
+                                    "run `rag ingest PATH` first.")
+        model = manifest["embed_model"]  # the index's own model, whatever is configured now
+        source, dest = open_store(local.replace(embed_model=model)), open_store(local.replace(store=target, embed_model=model))
+        done = copy_index(source, dest)
+        return {"from": source.where(), "to": dest.where(), **done, "seconds": round(time.perf_counter() - started, 2)}
 
     # ------------------------------------------------------------ querying
     def spec(self, retriever: str | RetrieverSpec = "basic", **params: Any) -> RetrieverSpec:
@@ -58,6 +75,7 @@ class RAG:
 
         key = spec.parser_spec.key
         if key not in self._indexes:
+            ensure_index(self.store, spec.parser_spec, progress=self.progress)
             index, storage = self.store.load(spec.parser_spec, progress=self.progress)
             self._indexes[key] = IndexParts(index, storage, lexical=self.store.lexical(spec.parser_spec),
                                             vectors=self.store.node_vectors(spec.parser_spec))

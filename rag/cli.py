@@ -707,9 +707,7 @@ def _store_files(root: Path, evaluations: bool) -> list[Path]:
 
 
 def cmd_store(args: argparse.Namespace) -> int:
-    from rag.stores.pg_migrate import migrate
-
-    done = migrate(_config(args), args.to)
+    done = _app(args).migrate(args.to)
     if args.json:
         _print_json(done)
     else:

@@ -67,6 +67,11 @@ def parse(spec: ParserSpec, pdf: PdfText) -> ParsedNodes:
     return ParsedNodes(nodes=nodes, embed=kind.embedded(nodes))
 
 
+def embedded_text(node: Any) -> str:
+    """The text a node's vector is made from (and what BM25 indexes): llama_index's MetadataMode.EMBED."""
+    return node.get_content(metadata_mode="embed")
+
+
 def _attach_pages(nodes: list[BaseNode], pdf: PdfText, window: int | None = None) -> None:
     """Set ``page``/``page_end`` from where each node's text sits in the merged document.
 

@@ -13,14 +13,14 @@ from rag.registry import Registry
 
 
 @dataclass(frozen=True)
-class Store:
+class StorePlugin:
     name: str
     help: str
-    open: Callable[[Any], Any]  # config -> an index store with sync / load / ensure_index / manifest
+    open: Callable[[Any], Any]  # config -> a rag.stores.base.Store
     order: int = 100
 
 
-STORES: Registry[Store] = Registry("store", "store", "rag.stores.backends")
+STORES: Registry[StorePlugin] = Registry("store", "store", "rag.stores.backends")
 
 
 URL_SCHEMES = {"postgresql": "postgresql", "postgres": "postgresql"}
@@ -40,4 +40,5 @@ def model_mismatch(where: str, built: str, configured: str) -> IndexMissingError
 
 
 def open_store(config: Any) -> Any:
+    """The ``rag.stores.base.Store`` that the config's ``store`` setting names."""
     return STORES.get(store_name(config.store)).open(config)

@@ -348,8 +348,7 @@ def test_pgvector_credentials_never_leak(url, pg, tmp_path, sample_questions):
 
 def test_pgvector_migrate_copies_the_local_store_without_embedding(sample_app, pg, sample_questions, monkeypatch):
     import rag.embedding
-    import rag.stores.backends.postgres as postgres
-    from rag.stores.pg_migrate import migrate
+    import rag.ingest.sync as sync
 
     def no_embedding(*args, **kwargs):
         raise AssertionError("migrate embedded something")
@@ -357,8 +356,8 @@ def test_pgvector_migrate_copies_the_local_store_without_embedding(sample_app, p
     url = pg.create_database("migrated")
     with monkeypatch.context() as patched:
         patched.setattr(rag.embedding, "embed_texts", no_embedding)
-        patched.setattr(postgres, "_embed_sorted", no_embedding)
-        done = migrate(sample_app.config, url)
+        patched.setattr(sync, "embed_texts", no_embedding)
+        done = sample_app.migrate(url)
     assert done["files"] == 3 and PASSWORD not in json.dumps(done)
     migrated = RAG(sample_app.config.replace(store=url), progress=False)
     local = sample_app.store.manifest()

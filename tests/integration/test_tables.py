@@ -308,6 +308,7 @@ def test_bad_input_keeps_its_one_line_errors(tmp_path):
 def test_reingest_of_an_existing_store_reads_the_text_again(tmp_path):
     from rag import RAG, Config
     from rag.ingest.parse import ParserSpec
+    from rag.ingest.sync import ensure_index
 
     docs = tmp_path / "docs"
     _doc(docs / "parts.pdf", ["Parts.", ("table", [HEADERS, *_parts(3)], {})])
@@ -326,7 +327,7 @@ def test_reingest_of_an_existing_store_reads_the_text_again(tmp_path):
     del manifest["text_format"]
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(IndexMissingError, match="re-run `rag ingest PATH`"):
-        app.store.ensure_index(ParserSpec.of("basic", {"chunk_size": 128, "chunk_overlap": 10}), progress=False)
+        ensure_index(app.store, ParserSpec.of("basic", {"chunk_size": 128, "chunk_overlap": 10}), progress=False)
 
     report = RAG(Config(storage_dir=store)).ingest(docs, progress=False)
     assert any("reading every PDF again" in m for m in report.messages)

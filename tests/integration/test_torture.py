@@ -110,27 +110,27 @@ def test_password_as_an_argument(tmp_path):
 def test_file_replaced_during_ingest_is_stored_with_the_text_that_was_read(tmp_path, monkeypatch):
     """The file changes after it was hashed and before it is parsed: what is stored (text and hash)
     is the version that was parsed, and the next ingest agrees with it."""
-    import rag.stores.backends.local as local
+    import rag.ingest.sync as sync
 
     docs = tmp_path / "docs"
     path = torture.text_pdf(docs / "changing.pdf", "firstversion")
     make_pdf(docs / "steady.pdf", ["The steady file never changes."])
     new = torture.pdf_bytes("secondversion", tmp_path)
-    real_read = local.read_pdf
+    real_read = sync.read_pdf
 
     def swap_then_read(file, name, *args, **kwargs):
         if name == "changing.pdf":
             Path(file).write_bytes(new)
         return real_read(file, name, *args, **kwargs)
 
-    monkeypatch.setattr(local, "read_pdf", swap_then_read)
+    monkeypatch.setattr(sync, "read_pdf", swap_then_read)
     app = RAG(Config(storage_dir=tmp_path / "storage"), progress=False)
     report = app.ingest(docs, progress=False)
     assert sorted(report.added) == ["changing.pdf", "steady.pdf"]
     manifest = json.loads((tmp_path / "storage" / "manifest.json").read_text())
     assert manifest["files"]["changing.pdf"]["sha256"] == hashlib.sha256(new).hexdigest() == \
         hashlib.sha256(path.read_bytes()).hexdigest()
-    monkeypatch.setattr(local, "read_pdf", real_read)
+    monkeypatch.setattr(sync, "read_pdf", real_read)
     again = app.ingest(docs, progress=False)
     assert again.up_to_date and sorted(again.unchanged) == ["changing.pdf", "steady.pdf"]
     texts = [s.text for s in app.retrieve("When does the secondversion office open?", "basic", top_k=2)]
@@ -138,19 +138,19 @@ def test_file_replaced_during_ingest_is_stored_with_the_text_that_was_read(tmp_p
 
 
 def test_file_deleted_during_ingest_is_reported(tmp_path, monkeypatch):
-    import rag.stores.backends.local as local
+    import rag.ingest.sync as sync
 
     docs = tmp_path / "docs"
     make_pdf(docs / "stays.pdf", ["The archive room is on the second floor."])
     make_pdf(docs / "vanishes.pdf", ["This file is deleted before it is read."])
-    real_hash = local.file_sha256
+    real_hash = sync.file_sha256
 
     def delete_then_hash(file):
         if Path(file).name == "vanishes.pdf":
             Path(file).unlink()
         return real_hash(file)
 
-    monkeypatch.setattr(local, "file_sha256", delete_then_hash)
+    monkeypatch.setattr(sync, "file_sha256", delete_then_hash)
     report = RAG(Config(storage_dir=tmp_path / "storage"), progress=False).ingest(docs, progress=False)
     assert report.added == ["stays.pdf"]
     assert [(s.path, s.failed) for s in report.failed] == [("vanishes.pdf", True)]

@@ -3,7 +3,7 @@
 import pytest
 from pdfs import make_pdf
 
-import rag.stores.backends.local as local
+import rag.ingest.sync as sync
 from rag import RAG
 
 
@@ -11,8 +11,8 @@ def test_an_interrupted_ingest_resumes_after_the_last_finished_group(fake_config
     folder = tmp_path / "docs"
     for i in range(4):
         make_pdf(folder / f"doc{i}.pdf", [" ".join(f"Sentence {i}-{j} about topic {j}." for j in range(30))])
-    monkeypatch.setattr(local, "GROUP_TEXTS", 1)  # one file per group: each file's cache is written when done
-    real, calls = local.embed_texts, []
+    monkeypatch.setattr(sync, "GROUP_TEXTS", 1)  # one file per group: each file's cache is written when done
+    real, calls = sync.embed_texts, []
 
     def interrupted(config, texts):
         calls.append(len(texts))
@@ -20,12 +20,12 @@ def test_an_interrupted_ingest_resumes_after_the_last_finished_group(fake_config
             raise KeyboardInterrupt  # Ctrl-C in the middle of the basic index
         return real(config, texts)
 
-    monkeypatch.setattr(local, "embed_texts", interrupted)
+    monkeypatch.setattr(sync, "embed_texts", interrupted)
     with pytest.raises(KeyboardInterrupt):
         RAG(fake_config, progress=False).ingest(folder, progress=False)
     assert not (fake_config.storage_dir / "manifest.json").exists()  # nothing half-committed
 
-    monkeypatch.setattr(local, "embed_texts", real)
+    monkeypatch.setattr(sync, "embed_texts", real)
     full = RAG(fake_config.replace(storage_dir=tmp_path / "fresh"), progress=False).ingest(folder, progress=False)
     resumed = RAG(fake_config, progress=False).ingest(folder, progress=False)
     assert sorted(resumed.added) == [f"doc{i}.pdf" for i in range(4)]

@@ -1,1 +1,1 @@
-"""One module per store backend; each defines ``PLUGIN = Store(...)``."""
+"""One module per store backend; each defines ``PLUGIN = StorePlugin(...)`` and implements ``rag.stores.base.Store``."""

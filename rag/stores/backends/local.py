@@ -14,47 +14,36 @@ Caches make re-ingestion incremental: unchanged PDFs are neither read nor embedd
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterator
 
 from rag.config import Config
 from rag.durable import fsync_dir, fsync_tree
-from rag.embedding import embed_texts, embedding_model
-from rag.errors import IndexMissingError, InputError, UnreadablePdfError
-from rag.ingest.parse import ParsedNodes, ParserSpec, parse
-from rag.ingest.pdf import TEXT_FORMAT, file_sha256, find_pdfs, read_pdf
+from rag.embedding import embedding_model
+from rag.errors import IndexMissingError, InputError
+from rag.ingest.parse import ParsedNodes, ParserSpec, embedded_text
+from rag.ingest.pdf import TEXT_FORMAT
 from rag.retrieval.bm25 import Bm25Index
-from rag.stores import Store
+from rag.stores import StorePlugin, model_mismatch
+from rag.stores.base import FileVersion, StoredNodes
 from rag.stores.lock import writer_lock
 from rag.stores.node_vectors import NodeVectors
-from rag.types import IngestReport, PdfText, Skipped
+from rag.types import IngestReport, PdfText
 
 FORMAT = 1
 # What this store writes at the top of its folder; anything else there belongs to someone else.
 OWN_NAMES = {"manifest.json", "cache", "indexes", ".lock", "evaluations.sqlite", "results", "dashboard.log"}
 INDEX_DIR = re.compile(r"[0-9a-f]{16}")  # indexes/<id>
 CACHE_FILE = re.compile(r"\.?[0-9a-f]{32}-[0-9a-f]{8}\.(?:json|npy)(?:\..+)?")  # <file key>.<ext>, or a temporary of it
-READER_LOCK_WAIT_S = 600.0  # a query that needs a new index waits this long for a running ingest
-GROUP_TEXTS = 2048  # texts embedded between two cache writes: the most an interrupted ingest redoes
-EMBED_TEXT = "embed"  # llama_index MetadataMode.EMBED: the text a node's vector was made from
 VECTORS_FILE = "vectors.npy"  # the embedded nodes' vectors in BM25 id order, for millisecond reranking
-
-
-def _progress(iterable: Iterable | None, show: bool, **kwargs):
-    """``iterable`` wrapped in a progress bar when ``show``; with ``iterable=None``, a bar to update (or None)."""
-    if not show:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, **kwargs)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -76,11 +65,14 @@ def _digest(*parts: Any) -> str:
 
 
 class IndexStore:
-    """The persisted indexes of one storage folder."""
+    """The persisted indexes of one storage folder (a ``rag.stores.base.Store``)."""
 
     def __init__(self, config: Config):
         self.config = config
         self.root = Path(config.storage_dir)
+
+    def where(self) -> str:
+        return str(self.root.resolve())
 
     # ------------------------------------------------------------ manifest
     @property
@@ -100,19 +92,19 @@ class IndexStore:
                                     "to rebuild it (cached text and vectors are reused).")
         return manifest
 
-    def _require_manifest(self) -> dict[str, Any]:
+    def require_manifest(self) -> dict[str, Any]:
         manifest = self.manifest()
         if manifest is None:
             raise IndexMissingError(
                 f"No index in {self.root.resolve()}: run `rag ingest PATH` first (or set RAG_STORAGE_DIR)."
             )
         if manifest["embed_model"] != self.config.embed_model:
-            raise IndexMissingError(
-                f"The index in {self.root} was built with embedding model {manifest['embed_model']!r}, "
-                f"but {self.config.embed_model!r} is configured. Re-run `rag ingest PATH` to rebuild it, "
-                f"or set RAG_EMBED_MODEL={manifest['embed_model']}."
-            )
+            raise model_mismatch(str(self.root), manifest["embed_model"], self.config.embed_model)
         return manifest
+
+    def index_entry(self, spec: ParserSpec) -> dict[str, Any] | None:
+        entry = self.require_manifest()["indexes"].get(spec.key)
+        return entry if entry is not None and (self.root / entry["dir"]).is_dir() else None
 
     def _file_key(self, name: str, sha: str) -> str:
         return f"{sha[:32]}-{_digest(name)[:8]}"
@@ -120,134 +112,37 @@ class IndexStore:
     def _embed_id(self) -> str:
         return _digest(self.config.embed_model)[:8]
 
-    # ------------------------------------------------------------ ingest
-    def sync(self, path: str | Path, specs: list[ParserSpec], progress: bool = True) -> IngestReport:
-        """Make the indexes mirror the PDFs under ``path``; only new or changed files are processed."""
-        started = time.perf_counter()
-        report = IngestReport()
-        candidates, report.skipped = find_pdfs(path)
+    # ------------------------------------------------------------ writing
+    @contextlib.contextmanager
+    def writer(self, wait_s: float) -> Iterator["LocalWriter"]:
+        """The folder's writer lock (``rag.stores.lock``), in a folder that is ours to write in."""
         self._refuse_foreign_folder()
-        with writer_lock(self.root, self.config.lock_timeout):
-            return self._sync(path, candidates, report, specs, progress, started)
+        with writer_lock(self.root, wait_s):
+            self._remove_stale_temporaries()
+            yield LocalWriter(self)
 
-    def _sync(self, path: str | Path, candidates: list[tuple[Path, str]], report: IngestReport,
-              specs: list[ParserSpec], progress: bool, started: float) -> IngestReport:
-        self._remove_stale_temporaries()
-        try:
-            old = self.manifest()
-        except IndexMissingError:
-            old = None
-            report.messages.append(f"{self.manifest_path} was damaged: rebuilding it from the caches.")
-        specs = self._specs_to_maintain(specs, old, report)
-        reuse_text = old is not None and old.get("text_format") == TEXT_FORMAT
-        if old is not None and not reuse_text:
-            report.messages.append("PDF text extraction changed since this index was built: reading every PDF again.")
-        documents = self._read_documents(candidates, (old or {}).get("files", {}), report, progress, reuse_text)
-        if not documents:
-            raise InputError(
-                f"{path}: none of the PDFs could be ingested; the existing index was left as it was.\n"
-                + "\n".join(f"  {s}" for s in report.skipped)
-            )
-        report.removed = sorted(set((old or {}).get("files", {})) - {d.name for d in documents})
-        indexes = {}
-        for spec in specs:
-            entry = self._ensure_index(spec, documents, report, progress)
-            entry["default"] = not _is_extra(spec, old)
-            indexes[spec.key] = entry
-        manifest = self._manifest_of(path, documents, indexes)
-        if manifest_changed := (old is None or _comparable(old) != _comparable(manifest)):
-            _write_atomic(self.manifest_path, json.dumps(manifest, indent=2).encode())
-        self._collect_garbage(manifest)
-        report.indexes = {e["kind"]: e for e in indexes.values() if e["default"]}
-        report.seconds = time.perf_counter() - started
-        if not manifest_changed:
-            report.messages.append(f"Nothing changed: {len(documents)} PDF(s) already indexed.")
-        return report
+    def stored_text(self, name: str, sha256: str) -> PdfText | None:
+        cached = self._document_cache(name, sha256)
+        return PdfText.from_json(json.loads(cached.read_text())) if cached.is_file() else None
 
-    def _specs_to_maintain(self, specs: list[ParserSpec], old: dict[str, Any] | None,
-                           report: IngestReport) -> list[ParserSpec]:
-        """The default specs plus those built on demand earlier; says which indexes get rebuilt and why."""
-        if not old:
-            return specs
-        if old["embed_model"] != self.config.embed_model:
-            report.messages.append(
-                f"Embedding model changed from {old['embed_model']!r} to {self.config.embed_model!r}: "
-                "rebuilding every index."
-            )
-        old_specs = {v["kind"]: v for v in old["indexes"].values() if v.get("default")}
-        for spec in specs:
-            before = old_specs.get(spec.kind)
-            if before and before["params"] != spec.as_dict():
-                report.messages.append(
-                    f"Parser parameters of {spec.kind} changed ({_changed(before['params'], spec.as_dict())}): "
-                    "rebuilding that index."
-                )
-        default_keys = {s.key for s in specs}
-        return specs + [ParserSpec.of(v["kind"], {k: x for k, x in v["params"].items() if k != "kind"})
-                        for k, v in old["indexes"].items() if not v.get("default") and k not in default_keys]
+    def stored_nodes(self, spec: ParserSpec, document: FileVersion) -> StoredNodes | None:
+        """Cached nodes and vectors of one document, or None."""
+        import numpy as np
+        from llama_index.core.storage.docstore.utils import json_to_doc
 
-    def _read_documents(self, candidates: list[tuple[Path, str]], old_files: dict[str, Any],
-                        report: IngestReport, progress: bool, reuse_text: bool = True) -> list[PdfText]:
-        documents: list[PdfText] = []
-        for file, name in _progress(candidates, progress, desc="Reading PDFs", unit="file"):
-            try:
-                pdf = self._document(file, name, reuse_text)
-            except UnreadablePdfError as exc:
-                report.skipped.append(Skipped(name, exc.reason))
-                continue
-            documents.append(pdf)
-            previous = old_files.get(name, {}).get("sha256")
-            (report.unchanged if previous == pdf.sha256 else report.changed if previous else report.added).append(name)
-            report.pages += pdf.pages
-        return documents
-
-    def _manifest_of(self, path: str | Path, documents: list[PdfText], indexes: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "format": FORMAT,
-            "text_format": TEXT_FORMAT,
-            "embed_model": self.config.embed_model,
-            "embed_dim": next(iter(indexes.values()))["dim"],
-            "source": str(Path(path).resolve()),
-            "files": {d.name: {"sha256": d.sha256, "pages": d.pages} for d in documents},
-            "indexes": indexes,
-            "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-
-    def ensure_index(self, spec: ParserSpec, progress: bool = True) -> dict[str, Any]:
-        """The manifest entry of ``spec``, building that index from the cached documents if needed."""
-        manifest = self._require_manifest()
-        if spec.key in manifest["indexes"] and (self.root / manifest["indexes"][spec.key]["dir"]).is_dir():
-            return manifest["indexes"][spec.key]
-        # A new index is a write: wait for any ingest, then start from the manifest as it is now,
-        # so what that ingest committed is never overwritten with an older copy.
-        with writer_lock(self.root, max(self.config.lock_timeout, READER_LOCK_WAIT_S)):
-            return self._add_index(spec, progress)
-
-    def _add_index(self, spec: ParserSpec, progress: bool) -> dict[str, Any]:
-        manifest = self._require_manifest()
-        if spec.key in manifest["indexes"] and (self.root / manifest["indexes"][spec.key]["dir"]).is_dir():
-            return manifest["indexes"][spec.key]  # built by another process while we waited
-        if manifest.get("text_format") != TEXT_FORMAT:  # its cached texts are an older extraction's
-            raise IndexMissingError(f"The index in {self.root} was built from text extracted by an older version: "
-                                    "re-run `rag ingest PATH` to update it.")
-        documents = []
-        for name, info in manifest["files"].items():
-            cached = self._document_cache(name, info["sha256"])
-            if not cached.is_file():
-                raise IndexMissingError(f"The cached text of {name} is missing: re-run `rag ingest PATH`.")
-            documents.append(PdfText.from_json(json.loads(cached.read_text())))
-        entry = self._ensure_index(spec, documents, IngestReport(), progress)
-        entry["default"] = False
-        manifest["indexes"][spec.key] = entry
-        _write_atomic(self.manifest_path, json.dumps(manifest, indent=2).encode())
-        return entry
+        if not self._is_cached(spec, document):
+            return None
+        base = self._node_cache(spec, document)
+        data = json.loads(base.with_suffix(".json").read_text())
+        nodes = [json_to_doc(d) for d in data["nodes"]]
+        return StoredNodes(ParsedNodes(nodes=nodes, embed=data["embed"]), np.load(base.with_suffix(".npy")))
 
     def load(self, spec: ParserSpec, progress: bool = False):
         """Load the persisted index of ``spec``: (VectorStoreIndex, StorageContext)."""
         from llama_index.core import StorageContext, load_index_from_storage
         from llama_index.vector_stores.faiss import FaissVectorStore
 
-        directory = self._index_dir(spec, progress)
+        directory = self._index_dir(spec)
         try:
             vector_store = FaissVectorStore.from_persist_dir(str(directory))
             storage = StorageContext.from_defaults(vector_store=vector_store, persist_dir=str(directory))
@@ -261,8 +156,7 @@ class IndexStore:
         directory = self._index_dir(spec)
         if not (directory / "bm25").is_dir():  # built before BM25 was added: index the cached nodes now
             nodes = self._embedded_nodes(spec)
-            return Bm25Index.build([n.node_id for n in nodes], [n.get_content(metadata_mode=EMBED_TEXT)
-                                                                for n in nodes])
+            return Bm25Index.build([n.node_id for n in nodes], [embedded_text(n) for n in nodes])
         try:
             return Bm25Index.load(directory / "bm25")
         except (OSError, ValueError) as exc:
@@ -278,17 +172,21 @@ class IndexStore:
         ids = Bm25Index.saved_ids(directory / "bm25")  # the vectors are saved in the same order
         return NodeVectors(ids, np.load(directory / VECTORS_FILE, mmap_mode="r"))
 
-    def _index_dir(self, spec: ParserSpec, progress: bool = False) -> Path:
-        return self.root / self.ensure_index(spec, progress=progress)["dir"]
+    def _index_dir(self, spec: ParserSpec) -> Path:
+        entry = self.index_entry(spec)
+        if entry is None:
+            raise IndexMissingError(f"No {spec.kind} index for {spec.key} in {self.root.resolve()}: "
+                                    "run `rag ingest PATH` first.")
+        return self.root / entry["dir"]
 
     def _embedded_nodes(self, spec: ParserSpec) -> list[Any]:
-        manifest = self._require_manifest()
+        manifest = self.require_manifest()
         nodes = []
         for name, info in manifest["files"].items():
-            parsed = self._parsed(spec, PdfText(name=name, sha256=info["sha256"], text=""))
-            if parsed is None:
+            stored = self.stored_nodes(spec, FileVersion(name, info["sha256"], info["pages"]))
+            if stored is None:
                 raise IndexMissingError(f"The cached nodes of {name} are missing: re-run `rag ingest PATH`.")
-            nodes.extend(n for n, e in zip(parsed[0].nodes, parsed[0].embed) if e)
+            nodes.extend(n for n, e in zip(stored.parsed.nodes, stored.parsed.embed) if e)
         return nodes
 
     def _damaged(self, directory: Path, exc: Exception) -> IndexMissingError:
@@ -296,92 +194,21 @@ class IndexStore:
                                  "re-run `rag ingest PATH` to rebuild it.")
 
     # ------------------------------------------------------------ internals
-    def _document(self, file: Path, name: str, reuse: bool = True) -> PdfText:
-        cached = self._document_cache(name, file_sha256(file))
-        if reuse and cached.is_file():
-            return PdfText.from_json(json.loads(cached.read_text()))
-        pdf = read_pdf(file, name)  # hashes the bytes it parsed: the file may have changed meanwhile
-        _write_atomic(self._document_cache(name, pdf.sha256), json.dumps(pdf.to_json()).encode())
-        return pdf
-
     def _document_cache(self, name: str, sha: str) -> Path:
         return self.root / "cache" / "documents" / f"{self._file_key(name, sha)}.json"
 
     def _nodes_dir(self, spec: ParserSpec) -> Path:
         return self.root / "cache" / "nodes" / f"{spec.key}-{self._embed_id()}"
 
-    def _node_cache(self, spec: ParserSpec, pdf: PdfText) -> Path:
-        return self._nodes_dir(spec) / self._file_key(pdf.name, pdf.sha256)
+    def _node_cache(self, spec: ParserSpec, document: FileVersion) -> Path:
+        return self._nodes_dir(spec) / self._file_key(document.name, document.sha256)
 
-    def _is_cached(self, spec: ParserSpec, pdf: PdfText) -> bool:
-        base = self._node_cache(spec, pdf)
+    def _is_cached(self, spec: ParserSpec, document: FileVersion) -> bool:
+        base = self._node_cache(spec, document)
         return base.with_suffix(".json").is_file() and base.with_suffix(".npy").is_file()
 
-    def _parsed(self, spec: ParserSpec, pdf: PdfText) -> tuple[ParsedNodes, Any] | None:
-        """Cached nodes and vectors of one document, or None."""
-        import numpy as np
-        from llama_index.core.storage.docstore.utils import json_to_doc
-
-        if not self._is_cached(spec, pdf):
-            return None
-        base = self._node_cache(spec, pdf)
-        data = json.loads(base.with_suffix(".json").read_text())
-        nodes = [json_to_doc(d) for d in data["nodes"]]
-        return ParsedNodes(nodes=nodes, embed=data["embed"]), np.load(base.with_suffix(".npy"))
-
-    def _parse_and_embed(self, spec: ParserSpec, missing: list[PdfText], report: IngestReport, progress: bool):
-        """Parse and embed documents not in the cache. Documents are embedded in groups of about
-        ``GROUP_TEXTS`` texts and each group's cache is written when it is done, so an interrupted
-        ingest resumes after the last finished group; the bar counts nodes and shows an ETA."""
-        parsed = [parse(spec, pdf) for pdf in missing]
-        counts = [sum(p.embed) for p in parsed]
-        bar = _progress(None, progress, desc=f"Embedding {spec.kind}", unit="node", total=sum(counts),
-                        postfix=f"{sum(d.pages for d in missing)} pages, {len(missing)} file(s)")
-        group: list[int] = []
-        for i, count in enumerate(counts):
-            group.append(i)
-            if sum(counts[j] for j in group) >= GROUP_TEXTS or i == len(counts) - 1:
-                self._embed_group(spec, [missing[j] for j in group], [parsed[j] for j in group], bar)
-                group = []
-        report.embedded += sum(counts)
-        if bar is not None:
-            bar.close()
-
-    def _embed_group(self, spec: ParserSpec, documents: list[PdfText], parsed: list[ParsedNodes], bar: Any) -> None:
-        import io
-
-        import numpy as np
-        from llama_index.core.storage.docstore.utils import doc_to_json
-
-        texts = [n.get_content(metadata_mode=EMBED_TEXT) for p in parsed for n, e in zip(p.nodes, p.embed) if e]
-        # Batches of similar length waste little work on padding.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        batch = self.config.embed_batch_size
-        vectors = np.zeros((len(texts), 0), dtype="float32")
-        for start in range(0, len(texts), batch):
-            ids = order[start:start + batch]
-            chunk = embed_texts(self.config, [texts[i] for i in ids])
-            if vectors.shape[1] == 0:
-                vectors = np.zeros((len(texts), chunk.shape[1]), dtype="float32")
-            vectors[ids] = chunk
-            if bar is not None:
-                bar.update(len(ids))
-        offset = 0
-        for pdf, p in zip(documents, parsed):
-            count = sum(p.embed)
-            base = self._node_cache(spec, pdf)
-            buffer = io.BytesIO()
-            np.save(buffer, vectors[offset:offset + count])
-            offset += count
-            _write_atomic(base.with_suffix(".npy"), buffer.getvalue())
-            payload = {"nodes": [doc_to_json(n) for n in p.nodes], "embed": p.embed}
-            _write_atomic(base.with_suffix(".json"), json.dumps(payload).encode())
-
-    def _ensure_index(self, spec: ParserSpec, documents: list[PdfText], report: IngestReport,
-                      progress: bool) -> dict[str, Any]:
-        missing = [d for d in documents if not self._is_cached(spec, d)]
-        if missing:
-            self._parse_and_embed(spec, missing, report, progress)
+    def _ensure_index(self, spec: ParserSpec, documents: list[FileVersion], report: IngestReport) -> dict[str, Any]:
+        """The index of ``spec`` over ``documents``, built from the node caches unless it exists (intact)."""
         index_id = _digest(spec.key, self.config.embed_model, sorted((d.name, d.sha256) for d in documents))[:16]
         directory = self.root / "indexes" / index_id
         if directory.is_dir() and not _intact(directory):
@@ -394,7 +221,7 @@ class IndexStore:
                      if k not in ("sizes", "files")}
         return {"kind": spec.kind, "params": spec.as_dict(), "dir": f"indexes/{index_id}", **stats}
 
-    def _build(self, spec: ParserSpec, documents: list[PdfText], directory: Path) -> dict[str, Any]:
+    def _build(self, spec: ParserSpec, documents: list[FileVersion], directory: Path) -> dict[str, Any]:
         import faiss
         import numpy as np
         from llama_index.core import StorageContext, VectorStoreIndex
@@ -402,11 +229,11 @@ class IndexStore:
         from llama_index.vector_stores.faiss import FaissVectorStore
 
         all_nodes, embedded, vectors = [], [], []
-        for pdf in documents:
-            parsed, matrix = self._parsed(spec, pdf)
-            all_nodes.extend(parsed.nodes)
-            embedded.extend(n for n, e in zip(parsed.nodes, parsed.embed) if e)
-            vectors.append(matrix)
+        for document in documents:
+            cached = self.stored_nodes(spec, document)
+            all_nodes.extend(cached.parsed.nodes)
+            embedded.extend(n for n, e in zip(cached.parsed.nodes, cached.parsed.embed) if e)
+            vectors.append(cached.vectors)
         matrix = np.concatenate(vectors).astype("float32")
         for node in all_nodes:
             # LlamaIndex's docstore rewrites a source document's whole node list on every node it adds:
@@ -430,7 +257,7 @@ class IndexStore:
             storage.persist(persist_dir=str(tmp))
             ids = [n.node_id for n in embedded]
             np.save(tmp / VECTORS_FILE, matrix)
-            Bm25Index.build(ids, [n.get_content(metadata_mode=EMBED_TEXT) for n in embedded]).save(tmp / "bm25")
+            Bm25Index.build(ids, [embedded_text(n) for n in embedded]).save(tmp / "bm25")
             stats["sizes"] = _sizes(tmp)
             (tmp / "stats.json").write_text(json.dumps(stats))
             fsync_tree(tmp)  # the index is on disk before the manifest that points at it
@@ -472,6 +299,78 @@ class IndexStore:
             )
 
 
+class LocalWriter:
+    """Writes of one ingest under the folder's lock. Texts and nodes go to the caches at once
+    (an interrupted ingest reuses them); ``manifest.json`` is replaced last: the commit point."""
+
+    def __init__(self, store: IndexStore):
+        self.store = store
+        self.old: dict[str, Any] | None = None
+
+    def previous(self, report: IngestReport) -> dict[str, Any] | None:
+        try:
+            self.old = self.store.manifest()
+        except IndexMissingError:
+            self.old = None
+            report.messages.append(f"{self.store.manifest_path} was damaged: rebuilding it from the caches.")
+        return self.old
+
+    def texts_current(self, manifest: dict[str, Any]) -> bool:
+        return manifest.get("text_format") == TEXT_FORMAT
+
+    def keep_text(self, pdf: PdfText) -> None:
+        _write_atomic(self.store._document_cache(pdf.name, pdf.sha256), json.dumps(pdf.to_json()).encode())
+
+    def needs_nodes(self, spec: ParserSpec, documents: list[FileVersion], renewed: set[str]) -> list[FileVersion]:
+        return [d for d in documents if not self.store._is_cached(spec, d)]  # caches are per file version
+
+    def keep_nodes(self, spec: ParserSpec, document: FileVersion, nodes: StoredNodes) -> None:
+        import io
+
+        import numpy as np
+        from llama_index.core.storage.docstore.utils import doc_to_json
+
+        base = self.store._node_cache(spec, document)
+        buffer = io.BytesIO()
+        np.save(buffer, nodes.vectors)
+        _write_atomic(base.with_suffix(".npy"), buffer.getvalue())
+        payload = {"nodes": [doc_to_json(n) for n in nodes.parsed.nodes], "embed": nodes.parsed.embed}
+        _write_atomic(base.with_suffix(".json"), json.dumps(payload).encode())
+
+    def commit(self, documents: list[FileVersion], renewed: set[str], specs: list[ParserSpec],
+               defaults: dict[str, bool], source: str | None, report: IngestReport) -> bool:
+        indexes = {}
+        for spec in specs:
+            entry = self.store._ensure_index(spec, documents, report)
+            entry["default"] = defaults[spec.key]
+            indexes[spec.key] = entry
+        manifest = self._manifest_of(source, documents, indexes)
+        changed = self.old is None or _comparable(self.old) != _comparable(manifest)
+        if changed:
+            _write_atomic(self.store.manifest_path, json.dumps(manifest, indent=2).encode())
+        self.store._collect_garbage(manifest)
+        return changed
+
+    def add_index(self, spec: ParserSpec, documents: list[FileVersion]) -> None:
+        manifest = self.store.require_manifest()
+        entry = self.store._ensure_index(spec, documents, IngestReport())
+        entry["default"] = False
+        manifest["indexes"][spec.key] = entry
+        _write_atomic(self.store.manifest_path, json.dumps(manifest, indent=2).encode())
+
+    def _manifest_of(self, source: str | None, documents: list[FileVersion], indexes: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "text_format": TEXT_FORMAT,
+            "embed_model": self.store.config.embed_model,
+            "embed_dim": next(iter(indexes.values()))["dim"],
+            "source": source,
+            "files": {d.name: {"sha256": d.sha256, "pages": d.pages} for d in documents},
+            "indexes": indexes,
+            "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+
+
 def _sizes(directory: Path) -> dict[str, int]:
     """Byte size of every file under ``directory`` (relative names): cheap to record and to check."""
     return {str(p.relative_to(directory)): p.stat().st_size for p in sorted(directory.rglob("*")) if p.is_file()}
@@ -496,13 +395,4 @@ def _comparable(manifest: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in manifest.items() if k not in ("updated", "source")}
 
 
-def _changed(before: dict[str, Any], after: dict[str, Any]) -> str:
-    return ", ".join(f"{k}: {before.get(k)} -> {after.get(k)}" for k in after if before.get(k) != after.get(k))
-
-
-def _is_extra(spec: ParserSpec, old: dict[str, Any] | None) -> bool:
-    """An index that was built on demand for non-default parameters."""
-    return bool(old) and spec.key in old["indexes"] and not old["indexes"][spec.key].get("default")
-
-
-PLUGIN = Store(name="local", help="FAISS + JSON files in storage_dir (default)", open=IndexStore, order=0)
+PLUGIN = StorePlugin(name="local", help="FAISS + JSON files in storage_dir (default)", open=IndexStore, order=0)

@@ -25,22 +25,19 @@ import json
 import os
 import threading
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from rag.config import Config
-from rag.errors import ConfigError, IndexMissingError, InputError, RagError, UnreadablePdfError
-from rag.ingest.parse import ParserSpec, parse
-from rag.ingest.pdf import file_sha256, find_pdfs, read_pdf
-from rag.stores import Store, model_mismatch
+from rag.errors import ConfigError, IndexMissingError, RagError
+from rag.ingest.parse import ParsedNodes, ParserSpec, embedded_text
+from rag.stores import StorePlugin, model_mismatch
+from rag.stores.base import FileVersion, StoredNodes
 from rag.stores.lock import StoreBusyError
-from rag.types import IngestReport, PdfText, Skipped
+from rag.types import IngestReport, PdfText
 
 FORMAT = 2  # 2: stored texts of rag.ingest.pdf's TEXT_FORMAT 2; a store below it reads its PDFs again
 LOCK_KEY = 0x72616770  # the advisory lock of a store ("ragp"; one store per database)
-READER_LOCK_WAIT_S = 600.0  # a query that needs a new index waits this long for a running ingest
 RETIRED_KEEP_S = 600  # replaced nodes stay readable by id this long, for queries that started before
 URL_SCHEMES = ("postgresql://", "postgres://")
 
@@ -141,7 +138,7 @@ class Connections:
 
 
 class PostgresStore:
-    """The indexes of one PostgreSQL database; the same methods as the local ``IndexStore``."""
+    """The indexes of one PostgreSQL database (a ``rag.stores.base.Store``)."""
 
     def __init__(self, config: Config):
         if not is_postgres_url(config.store):
@@ -152,6 +149,9 @@ class PostgresStore:
 
     def __repr__(self) -> str:
         return f"PostgresStore({redact(self.url)})"
+
+    def where(self) -> str:
+        return redact(self.url)
 
     # ------------------------------------------------------------ manifest
     def manifest(self) -> dict[str, Any] | None:
@@ -174,7 +174,7 @@ class PostgresStore:
         return {"format": meta[4], "embed_model": meta[0], "embed_dim": meta[1], "source": meta[2], "files": files,
                 "indexes": indexes, "updated": meta[3].isoformat(timespec="seconds") if meta[3] else None}
 
-    def _require_manifest(self) -> dict[str, Any]:
+    def require_manifest(self) -> dict[str, Any]:
         manifest = self.manifest()
         if manifest is None:
             raise IndexMissingError(f"No index in {redact(self.url)}: run `rag ingest PATH` first.")
@@ -182,12 +182,44 @@ class PostgresStore:
             raise model_mismatch(redact(self.url), manifest["embed_model"], self.config.embed_model)
         return manifest
 
+    def index_entry(self, spec: ParserSpec) -> dict[str, Any] | None:
+        return self.require_manifest()["indexes"].get(spec.key)
+
+    def stored_text(self, name: str, sha256: str) -> PdfText | None:
+        with self.pg.borrow() as connection:
+            row = connection.execute("SELECT document FROM rag_files WHERE name = %s AND sha256 = %s",
+                                     (name, sha256)).fetchone() if self._has_tables(connection) else None
+        return PdfText.from_json(row[0]) if row and row[0] is not None else None
+
+    def stored_nodes(self, spec: ParserSpec, document: FileVersion) -> StoredNodes | None:
+        import numpy as np
+        from llama_index.core.storage.docstore.utils import json_to_doc
+
+        entry = self.index_entry(spec)
+        if entry is None or self.require_manifest()["files"].get(document.name, {}).get("sha256") != document.sha256:
+            return None
+        with self.pg.borrow() as connection:
+            rows = connection.execute(f"SELECT node, embedding FROM {entry['table']} WHERE file = %s ORDER BY position",
+                                      (document.name,)).fetchall()
+        vectors = [_array(v) for _, v in rows if v is not None]
+        matrix = np.stack(vectors) if vectors else np.zeros((0, entry["dim"]), dtype="float32")
+        return StoredNodes(ParsedNodes([json_to_doc(n) for n, _ in rows], [v is not None for _, v in rows]), matrix)
+
+    def _has_tables(self, connection) -> bool:
+        return connection.execute("SELECT to_regclass('rag_files')").fetchone()[0] is not None
+
     def _table(self, spec: ParserSpec) -> str:
         return f"rag_nodes_{_digest(spec.key, self.config.embed_model)[:16]}"
 
     # ------------------------------------------------------------ the writer lock
     @contextlib.contextmanager
-    def writer(self, wait_s: float) -> Iterator[Any]:
+    def writer(self, wait_s: float) -> Iterator["PgWriter"]:
+        """The store's advisory lock, held by the writer's connection."""
+        with self._locked(wait_s) as connection:
+            yield PgWriter(self, connection)
+
+    @contextlib.contextmanager
+    def _locked(self, wait_s: float) -> Iterator[Any]:
         """A connection holding the store's advisory lock (released when it closes, however we end)."""
         connection = self.pg.open("ingest")
         try:
@@ -215,148 +247,13 @@ class PostgresStore:
         finally:
             connection.close()
 
-    # ------------------------------------------------------------ ingest
-    def sync(self, path: str | Path, specs: list[ParserSpec], progress: bool = True) -> IngestReport:
-        """Make the indexes mirror the PDFs under ``path``; only new or changed files are processed."""
-        started = time.perf_counter()
-        report = IngestReport()
-        candidates, report.skipped = find_pdfs(path)
-        with self.writer(self.config.lock_timeout) as connection:
-            self._sync(connection, path, candidates, report, specs, progress)
-            report.indexes = {e["kind"]: e for e in self._require_manifest()["indexes"].values() if e["default"]}
-        report.seconds = time.perf_counter() - started
-        return report
-
-    def _sync(self, connection, path, candidates, report: IngestReport, specs: list[ParserSpec], progress: bool) -> None:
-        connection.execute("DELETE FROM rag_retired WHERE retired < now() - %s * interval '1 second'", (RETIRED_KEEP_S,))
-        old = self.manifest()
-        old_files = (old or {}).get("files", {})
-        fresh_model = old is not None and old["embed_model"] != self.config.embed_model
-        specs = self._specs_to_maintain(specs, old, report)
-        reread = old is not None and old["format"] < FORMAT
-        if reread:
-            report.messages.append("PDF text extraction changed since this index was built: reading every PDF again.")
-        current, read = self._read(candidates, old_files, report, progress, reread)
-        if not current:
-            raise InputError(
-                f"{path}: none of the PDFs could be ingested; the existing index was left as it was.\n"
-                + "\n".join(f"  {s}" for s in report.skipped)
-            )
-        report.removed = sorted(set(old_files) - set(current))
-        old_keys = set() if fresh_model or old is None else set(old["indexes"])
-        kept = [s for s in specs if s.key in old_keys]
-        new = [s for s in specs if s.key not in old_keys]
-        dropped = [e["table"] for k, e in (old or {}).get("indexes", {}).items() if k not in {s.key for s in kept}]
-        if not (read or report.removed or new or dropped):
-            report.messages.append(f"Nothing changed: {len(current)} PDF(s) already indexed.")
-            self._refresh_lexical(connection)  # in case a crash came between the last commit and this
-            return
-        nodes = {s.key: self._nodes(s, read, report, progress) for s in kept}
-        if kept:  # one transaction per file version
-            for i, pdf in enumerate(read):
-                with connection.transaction():
-                    self._put_file(connection, pdf)
-                    for spec in kept:
-                        tab = old["indexes"][spec.key]["table"]
-                        _retire(connection, tab, pdf.name)
-                        self._copy_rows(connection, tab, pdf.name, nodes[spec.key][i])
-            for name in report.removed:
-                with connection.transaction():
-                    connection.execute("DELETE FROM rag_files WHERE name = %s", (name,))
-                    for spec in kept:
-                        _retire(connection, old["indexes"][spec.key]["table"], name)
-        documents = self._documents(connection, current, read) if new else []
-        built = [(s, self._nodes(s, documents, report, progress)) for s in new]
-        with connection.transaction():  # new indexes, retired ones, and (without kept indexes) the files
-            if not kept:
-                for pdf in read:
-                    self._put_file(connection, pdf)
-                if report.removed:
-                    connection.execute("DELETE FROM rag_files WHERE name = ANY(%s)", (report.removed,))
-            for tab in dropped:
-                connection.execute(f"DROP TABLE IF EXISTS {tab}")
-                connection.execute("DELETE FROM rag_lexical WHERE tab = %s", (tab,))
-            connection.execute("DELETE FROM rag_indexes WHERE tab = ANY(%s)", (dropped,))
-            for spec, per_document in built:
-                self._create_index(connection, spec, documents, per_document, default=not _is_extra(spec, old))
-            self._put_meta(connection, str(Path(path).resolve()))
-        self._refresh_lexical(connection)
-
-    def _specs_to_maintain(self, specs: list[ParserSpec], old: dict[str, Any] | None,
-                           report: IngestReport) -> list[ParserSpec]:
-        """The default specs plus those built on demand earlier; says which indexes get rebuilt and why."""
-        if not old:
-            return specs
-        if old["embed_model"] != self.config.embed_model:
-            report.messages.append(f"Embedding model changed from {old['embed_model']!r} to "
-                                   f"{self.config.embed_model!r}: rebuilding every index.")
-        defaults = {e["kind"]: e["params"] for e in old["indexes"].values() if e["default"]}
-        for spec in specs:
-            if spec.kind in defaults and defaults[spec.kind] != spec.as_dict():
-                changes = ", ".join(f"{k}: {defaults[spec.kind].get(k)} -> {v}" for k, v in spec.as_dict().items()
-                                    if defaults[spec.kind].get(k) != v)
-                report.messages.append(f"Parser parameters of {spec.kind} changed ({changes}): rebuilding that index.")
-        keys = {s.key for s in specs}
-        extras = [ParserSpec.of(e["kind"], {k: v for k, v in e["params"].items() if k != "kind"})
-                  for k, e in old["indexes"].items() if not e["default"] and k not in keys]
-        return specs + extras
-
-    def _read(self, candidates, old_files: dict[str, Any], report: IngestReport,
-              progress: bool, reread: bool = False) -> tuple[dict[str, tuple[str, int]], list[PdfText]]:
-        """(name -> (sha256, pages) of every usable PDF, the new or changed ones read)."""
-        from rag.stores.backends.local import _progress
-
-        current: dict[str, tuple[str, int]] = {}
-        read: list[PdfText] = []
-        for file, name in _progress(candidates, progress, desc="Reading PDFs", unit="file"):
-            try:
-                sha = file_sha256(file)
-                before = old_files.get(name)
-                if before and before["sha256"] == sha and not reread:
-                    current[name] = (sha, before["pages"])
-                    report.unchanged.append(name)
-                    report.pages += before["pages"]
-                    continue
-                pdf = read_pdf(file, name)
-            except UnreadablePdfError as exc:
-                report.skipped.append(Skipped(name, exc.reason))
-                continue
-            read.append(pdf)
-            current[name] = (pdf.sha256, pdf.pages)
-            (report.changed if name in old_files else report.added).append(name)
-            report.pages += pdf.pages
-        return current, read
-
-    def _documents(self, connection, current: dict[str, tuple[str, int]], read: list[PdfText]) -> list[PdfText]:
-        """Every current document, in name order: those just read, the others from rag_files."""
-        fresh = {d.name: d for d in read}
-        missing = [n for n in current if n not in fresh]
-        for name, document in connection.execute(
-                "SELECT name, document FROM rag_files WHERE name = ANY(%s)", (missing,)).fetchall():
-            if document is None:
-                raise IndexMissingError(f"The text of {name} is not in {redact(self.url)}: re-run `rag ingest PATH`.")
-            fresh[name] = PdfText.from_json(document)
-        return [fresh[n] for n in sorted(current)]
-
-    def _nodes(self, spec: ParserSpec, documents: list[PdfText], report: IngestReport, progress: bool):
-        """Per document, its nodes for ``spec`` paired with their vectors (None where not embedded)."""
-        from llama_index.core.schema import MetadataMode
-
-        from rag.stores.backends.local import _progress
-
-        parsed = [parse(spec, d) for d in documents]
-        texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for p in parsed for n, e in zip(p.nodes, p.embed) if e]
-        vectors = _embed_sorted(self.config, texts, _progress, progress, spec.kind)
-        report.embedded += len(texts)
-        stream = iter(vectors)
-        return [[(n, next(stream) if e else None) for n, e in zip(p.nodes, p.embed)] for p in parsed]
-
     # ------------------------------------------------------------ writes (inside a transaction)
-    def _put_file(self, connection, pdf: PdfText) -> None:
+    def _put_file(self, connection, document: FileVersion) -> None:
+        text = json.dumps(document.text.to_json()) if document.text is not None else None
         connection.execute(
             "INSERT INTO rag_files (name, sha256, pages, document) VALUES (%s, %s, %s, %s::jsonb) "
             "ON CONFLICT (name) DO UPDATE SET sha256 = EXCLUDED.sha256, pages = EXCLUDED.pages, "
-            "document = EXCLUDED.document", (pdf.name, pdf.sha256, pdf.pages, json.dumps(pdf.to_json())))
+            "document = EXCLUDED.document", (document.name, document.sha256, document.pages, text))
 
     def _put_meta(self, connection, source: str | None) -> None:
         dims = [d for (d,) in connection.execute("SELECT DISTINCT dim FROM rag_indexes").fetchall()]
@@ -374,7 +271,7 @@ class PostgresStore:
                 node.embedding = None  # the vector lives in its own column
                 copy.write_row((node.node_id, name, position, json.dumps(doc_to_json(node)), vector))
 
-    def _create_index(self, connection, spec: ParserSpec, documents: list[PdfText], per_document,
+    def _create_index(self, connection, spec: ParserSpec, documents: list[FileVersion], per_document,
                       default: bool) -> None:
         dim = next((len(v) for pairs in per_document for _, v in pairs if v is not None), 0)
         tab = self._table(spec)
@@ -415,37 +312,118 @@ class PostgresStore:
         """BM25 over the embedded nodes of ``spec``'s index (``.search(query, top_k)``), following ingests."""
         from rag.stores.pg_llama import PgLexical
 
-        tab = self.ensure_index(spec)["table"]
+        tab = self._built(spec)["table"]
         return PgLexical(tab, self.pg.borrow, self._version, lambda connection, version: _bm25_of(connection, tab, version))
 
     def node_vectors(self, spec: ParserSpec) -> "PgNodeVectors":
         """The stored (normalised) vectors of the embedded nodes of ``spec``'s index, by node id."""
-        return PgNodeVectors(self.pg, self.ensure_index(spec)["table"])
+        return PgNodeVectors(self.pg, self._built(spec)["table"])
+
+    def _built(self, spec: ParserSpec) -> dict[str, Any]:
+        entry = self.index_entry(spec)
+        if entry is None:
+            raise IndexMissingError(f"No {spec.kind} index for {spec.key} in {redact(self.url)}: "
+                                    "run `rag ingest PATH` first.")
+        return entry
 
     # ------------------------------------------------------------ reading
-    def ensure_index(self, spec: ParserSpec, progress: bool = True) -> dict[str, Any]:
-        """The manifest entry of ``spec``, building that index from the stored documents if needed."""
-        manifest = self._require_manifest()
-        if spec.key in manifest["indexes"]:
-            return manifest["indexes"][spec.key]
-        with self.writer(max(self.config.lock_timeout, READER_LOCK_WAIT_S)) as connection:
-            manifest = self._require_manifest()
-            if spec.key not in manifest["indexes"]:  # else: built by another process while we waited
-                current = {n: (f["sha256"], f["pages"]) for n, f in manifest["files"].items()}
-                documents = self._documents(connection, current, [])
-                per_document = self._nodes(spec, documents, IngestReport(), progress)
-                with connection.transaction():
-                    self._create_index(connection, spec, documents, per_document, default=False)
-                self._refresh_lexical(connection)
-        return self._require_manifest()["indexes"][spec.key]
-
     def load(self, spec: ParserSpec, progress: bool = False):
         """(VectorStoreIndex, StorageContext) over ``spec``'s index table."""
         from rag.embedding import embedding_model
         from rag.stores.pg_llama import index_over
 
-        entry = self.ensure_index(spec, progress=progress)
+        entry = self._built(spec)
         return index_over(entry["table"], self.pg.borrow, entry["vectors"], embedding_model(self.config))
+
+
+class PgWriter:
+    """Writes of one ingest on the connection that holds the store's lock. Each new or changed file
+    is swapped into the kept indexes in its own transaction; new indexes, dropped ones and the meta
+    row change in one last transaction."""
+
+    def __init__(self, store: PostgresStore, connection):
+        self.store, self.connection = store, connection
+        self.old: dict[str, Any] | None = None
+        self.nodes: dict[tuple[str, str], list] = {}  # (spec key, file) -> [(node, vector or None)]
+
+    def previous(self, report: IngestReport) -> dict[str, Any] | None:
+        self.connection.execute("DELETE FROM rag_retired WHERE retired < now() - %s * interval '1 second'",
+                                (RETIRED_KEEP_S,))
+        self.old = self.store.manifest()
+        return self.old
+
+    def texts_current(self, manifest: dict[str, Any]) -> bool:
+        return manifest["format"] >= FORMAT
+
+    def keep_text(self, pdf: PdfText) -> None:
+        pass  # a text goes into rag_files with its file's transaction
+
+    def needs_nodes(self, spec: ParserSpec, documents: list[FileVersion], renewed: set[str]) -> list[FileVersion]:
+        if spec.key in self._kept_keys():
+            return [d for d in documents if d.name in renewed]
+        return sorted(documents, key=lambda d: d.name)  # a new index holds every file
+
+    def keep_nodes(self, spec: ParserSpec, document: FileVersion, nodes: StoredNodes) -> None:
+        import numpy as np
+
+        vectors = iter(nodes.vectors)
+        self.nodes[(spec.key, document.name)] = [(n, np.asarray(next(vectors), dtype="float32") if e else None)
+                                                 for n, e in zip(nodes.parsed.nodes, nodes.parsed.embed)]
+
+    def commit(self, documents: list[FileVersion], renewed: set[str], specs: list[ParserSpec],
+               defaults: dict[str, bool], source: str | None, report: IngestReport) -> bool:
+        connection, store, old = self.connection, self.store, self.old
+        kept_keys = self._kept_keys()
+        kept = [s for s in specs if s.key in kept_keys]
+        new = [s for s in specs if s.key not in kept_keys]
+        dropped = [e["table"] for k, e in (old or {}).get("indexes", {}).items() if k not in {s.key for s in kept}]
+        read = [d for d in documents if d.name in renewed]
+        if not (read or report.removed or new or dropped):
+            store._refresh_lexical(connection)  # in case a crash came between the last commit and this
+            return False
+        if kept:  # one transaction per file version
+            for document in read:
+                with connection.transaction():
+                    store._put_file(connection, document)
+                    for spec in kept:
+                        tab = old["indexes"][spec.key]["table"]
+                        _retire(connection, tab, document.name)
+                        store._copy_rows(connection, tab, document.name, self.nodes[(spec.key, document.name)])
+            for name in report.removed:
+                with connection.transaction():
+                    connection.execute("DELETE FROM rag_files WHERE name = %s", (name,))
+                    for spec in kept:
+                        _retire(connection, old["indexes"][spec.key]["table"], name)
+        every = sorted(documents, key=lambda d: d.name)
+        with connection.transaction():  # new indexes, retired ones, and (without kept indexes) the files
+            if not kept:
+                for document in read:
+                    store._put_file(connection, document)
+                if report.removed:
+                    connection.execute("DELETE FROM rag_files WHERE name = ANY(%s)", (report.removed,))
+            for tab in dropped:
+                connection.execute(f"DROP TABLE IF EXISTS {tab}")
+                connection.execute("DELETE FROM rag_lexical WHERE tab = %s", (tab,))
+            connection.execute("DELETE FROM rag_indexes WHERE tab = ANY(%s)", (dropped,))
+            for spec in new:
+                store._create_index(connection, spec, every, [self.nodes[(spec.key, d.name)] for d in every],
+                                    default=defaults[spec.key])
+            store._put_meta(connection, source)
+        store._refresh_lexical(connection)
+        return True
+
+    def add_index(self, spec: ParserSpec, documents: list[FileVersion]) -> None:
+        every = sorted(documents, key=lambda d: d.name)
+        with self.connection.transaction():
+            self.store._create_index(self.connection, spec, every, [self.nodes[(spec.key, d.name)] for d in every],
+                                     default=False)
+        self.store._refresh_lexical(self.connection)
+
+    def _kept_keys(self) -> set[str]:
+        """The indexes updated file by file (the others are built anew): none after a model change."""
+        if self.old is None or self.old["embed_model"] != self.store.config.embed_model:
+            return set()
+        return set(self.old["indexes"])
 
 
 class PgNodeVectors:
@@ -498,38 +476,8 @@ def _lexical_corpus(connection, tab: str) -> tuple[list[str], list[str]]:
 
     rows = connection.execute(f'SELECT node_id, node FROM {tab} WHERE embedding IS NOT NULL '
                               'ORDER BY file COLLATE "C", position').fetchall()
-    return [i for i, _ in rows], [lexical_text(json_to_doc(n)) for _, n in rows]
+    return [i for i, _ in rows], [embedded_text(json_to_doc(n)) for _, n in rows]
 
 
-def lexical_text(node: Any) -> str:
-    """What BM25 indexes of a node: the text that was embedded."""
-    from llama_index.core.schema import MetadataMode
-
-    return node.get_content(metadata_mode=MetadataMode.EMBED)
-
-
-def _embed_sorted(config: Config, texts: list[str], progress_of, progress: bool, kind: str):
-    """Vectors of ``texts`` (float32, one row each), embedded in batches of similar length, as the
-    local store does, so both stores hold the same vectors."""
-    import numpy as np
-
-    from rag.embedding import embed_texts
-
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    size = config.embed_batch_size
-    out: list[Any] = [None] * len(texts)
-    for start in progress_of(range(0, len(texts), size), progress, desc=f"Embedding {kind}", unit="batch",
-                             total=(len(texts) + size - 1) // size):
-        batch = order[start:start + size]
-        for i, vector in zip(batch, embed_texts(config, [texts[i] for i in batch])):
-            out[i] = np.asarray(vector, dtype="float32")
-    return out
-
-
-def _is_extra(spec: ParserSpec, old: dict[str, Any] | None) -> bool:
-    """An index that was built on demand for non-default parameters."""
-    return bool(old) and spec.key in old["indexes"] and not old["indexes"][spec.key]["default"]
-
-
-PLUGIN = Store(name="postgresql", help="PostgreSQL + pgvector: store = postgresql://user@host:port/db",
+PLUGIN = StorePlugin(name="postgresql", help="PostgreSQL + pgvector: store = postgresql://user@host:port/db",
                open=PostgresStore, order=1)
