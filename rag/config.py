@@ -118,6 +118,10 @@ class Config:
     judge_base_url: str | None = None
     judge_api_key: str | None = None
 
+    # rag serve: the accepted API keys, comma-separated (a `sha256:<hex>` entry is a key's digest);
+    # none: the server answers without a key, on 127.0.0.1 only.
+    api_keys: str | None = None
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -226,7 +230,7 @@ class Config:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name.endswith("api_key") and value:
+            if f.name.endswith(("api_key", "api_keys")) and value:
                 value = "***"
             elif f.name in ("store", "database_url") and isinstance(value, str):
                 value = mask_password(value)  # a URL's password is never printed or stored in results
@@ -307,6 +311,7 @@ HELP = {
     "judge_embed_model": "embedder of the offline judges (their thresholds were fitted with minilm)",
     "judge_base_url": "the openai judge's server URL",
     "judge_api_key": "the openai judge's key (falls back to OPENAI_API_KEY)",
+    "api_keys": "rag serve: accepted API keys, comma-separated, or sha256:<hex> digests (none: 127.0.0.1 only)",
 }
 
 

@@ -1,0 +1,109 @@
+"""Human labels on answers, kept in the evaluation database beside the TruLens records.
+
+    store = LabelStore(config.resolved_database_url)
+    store.add(Label(metric="answer", value=1, question="...", answer="...", source="feedback"))
+    store.labels(metric="answer")          # oldest first
+
+One small table of our own (``rag_labels``), made with SQLAlchemy on first use: TruLens's tables are
+never touched. ``rag serve`` writes a user's thumbs up/down here (metric ``answer``); a labelling
+command can write per-metric labels (``groundedness``, ``context_relevance``, ``answer_relevance``)
+to measure the judges' agreement with people.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from rag.errors import InputError
+
+TABLE = "rag_labels"
+METRICS = ("answer", "groundedness", "context_relevance", "answer_relevance")
+
+
+@dataclass
+class Label:
+    """One person's verdict on one answer: ``value`` 1 (good / grounded / relevant) or 0."""
+
+    metric: str
+    value: int
+    question: str
+    answer: str = ""
+    contexts: list[str] = field(default_factory=list)
+    retriever: str | None = None
+    record_id: str | None = None  # the answer's id where it came from (a completion id, a TruLens record)
+    source: str = "feedback"  # who wrote it: feedback (rag serve), or a labelling tool
+    annotator: str | None = None
+    comment: str | None = None
+    created: str | None = None  # ISO time, UTC; set when stored
+    id: int | None = None
+
+    def check(self) -> None:
+        if self.metric not in METRICS:
+            raise InputError(f"unknown label metric {self.metric!r}: use one of {', '.join(METRICS)}.")
+        if self.value not in (0, 1):
+            raise InputError(f"label value {self.value!r}: use 1 (good) or 0 (bad).")
+        if not self.question.strip():
+            raise InputError("a label needs the question it is about.")
+
+
+class LabelStore:
+    """The labels table of one database (any SQLAlchemy URL); safe to share between threads."""
+
+    def __init__(self, database_url: str):
+        import sqlalchemy as sa
+
+        self._engine = sa.create_engine(database_url)
+        meta = sa.MetaData()
+        self._table = sa.Table(
+            TABLE, meta,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+            sa.Column("created", sa.String(40), nullable=False),
+            sa.Column("source", sa.String(40), nullable=False),
+            sa.Column("metric", sa.String(40), nullable=False, index=True),
+            sa.Column("value", sa.Integer, nullable=False),
+            sa.Column("question", sa.Text, nullable=False),
+            sa.Column("answer", sa.Text, nullable=False),
+            sa.Column("contexts", sa.Text, nullable=False),  # a JSON list of strings
+            sa.Column("retriever", sa.String(400)),
+            sa.Column("record_id", sa.String(100), index=True),
+            sa.Column("annotator", sa.String(100)),
+            sa.Column("comment", sa.Text),
+        )
+        meta.create_all(self._engine, checkfirst=True)
+        self._write = threading.Lock()  # SQLite takes one writer at a time: queue ours here, not in retries
+
+    def add(self, label: Label) -> int:
+        """Store ``label`` (checked first); returns its id."""
+        label.check()
+        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        row = {"created": created, "source": label.source, "metric": label.metric, "value": int(label.value),
+               "question": label.question, "answer": label.answer,
+               "contexts": json.dumps(list(label.contexts), ensure_ascii=False), "retriever": label.retriever,
+               "record_id": label.record_id, "annotator": label.annotator, "comment": label.comment}
+        with self._write, self._engine.begin() as connection:
+            result = connection.execute(self._table.insert().values(**row))
+            label.id, label.created = int(result.inserted_primary_key[0]), created
+        return label.id
+
+    def labels(self, metric: str | None = None, source: str | None = None,
+               record_id: str | None = None) -> list[Label]:
+        """The stored labels, oldest first, optionally of one metric, source or answer."""
+        query = self._table.select().order_by(self._table.c.id)
+        for column, wanted in (("metric", metric), ("source", source), ("record_id", record_id)):
+            if wanted is not None:
+                query = query.where(self._table.c[column] == wanted)
+        with self._engine.connect() as connection:
+            return [_label(row._mapping) for row in connection.execute(query)]
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def _label(row: Any) -> Label:
+    values = dict(row)
+    values["contexts"] = json.loads(values["contexts"] or "[]")
+    return Label(**values)
