@@ -6,7 +6,7 @@
 For a seeded sample of each dataset it computes the judge's raw features (one LLM forward pass
 per claim / passage) and appends them to a JSONL cache (numbers and ids only, no dataset text),
 so a rerun or a refit costs nothing. It then fits the logistic weights of
-``rag.evaluation.probability_judge`` on the "dev" half of every dataset (split by a hash of the
+``rag.evaluation.judges.probability`` on the "dev" half of every dataset (split by a hash of the
 item id; HotpotQA by question), reports the "held-out" half, refits on everything and prints the
 coefficients to paste into the module.
 
@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from rag.evaluation import probability_judge as pj  # noqa: E402
+from rag.evaluation.judges import probability as pj  # noqa: E402
 from rag.evaluation.judges.lexical import sentences  # noqa: E402
 
 METRIC_OF = {"begin": "groundedness", "g_adversarial": "groundedness", "g_tables": "groundedness",

@@ -81,12 +81,16 @@ class RAG:
                                             vectors=self.store.node_vectors(spec.parser_spec))
         return self._indexes[key]
 
-    def query_engine(self, retriever: str | RetrieverSpec = "basic", streaming: bool = False, **params: Any):
+    def query_engine(self, retriever: str | RetrieverSpec = "basic", streaming: bool = False, llm: Any = None,
+                     **params: Any):
         """The LlamaIndex query engine of a retriever (what evaluation instruments); ``streaming=True``
-        gives one whose responses are LlamaIndex ``StreamingResponse``s."""
+        gives one whose responses are LlamaIndex ``StreamingResponse``s. ``llm`` answers with that LLM
+        (e.g. one wrapped in the evaluation's answer cache) in place of the app's; that engine is not kept."""
         from rag.retrieval.engine import build_query_engine
 
         spec = self.spec(retriever, **params)
+        if llm is not None:
+            return build_query_engine(spec, self._parts(spec), llm, self.config, streaming=streaming)
         key = (spec.name, streaming)
         if key not in self._engines:
             self._engines[key] = build_query_engine(spec, self._parts(spec), self.llm, self.config,

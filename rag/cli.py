@@ -471,14 +471,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _print_answers(rows) -> None:
+    from rag.evaluation import TRIAD
+
     for retriever, group in rows.groupby("retriever", sort=False):
         print(f"\n=== {retriever}")
         for _, row in group.iterrows():
             print(f"\nQ: {row['question']}\nA: {row['answer'] or row.get('error')}")
             for i, citation in enumerate(row["sources"] or [], start=1):
                 print(f"   [{i}] {citation}")
-            scores = ", ".join(f"{name} {row[name]:.2f}" for name in
-                               ("context_relevance", "groundedness", "answer_relevance")
+            scores = ", ".join(f"{name} {row[name]:.2f}" for name in TRIAD
                                if isinstance(row.get(name), float) and row[name] == row[name])
             if scores:
                 print(f"   triad: {scores}")

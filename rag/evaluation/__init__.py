@@ -13,7 +13,7 @@ from typing import Any
 __all__ = ["evaluate", "load_questions", "leaderboard", "EvaluationResults", "Question", "TRIAD", "make_judge",
            "judge_label", "JUDGES", "start_dashboard", "stop_dashboard"]
 
-TRIAD = ("context_relevance", "groundedness", "answer_relevance")
+TRIAD = ("context_relevance", "groundedness", "answer_relevance")  # the RAG triad's scores: their one definition
 
 
 def leaderboard(config: Any, app_name: str | None = None) -> Any:

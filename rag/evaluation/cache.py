@@ -19,7 +19,7 @@ import json
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 
 class EvaluationCache:
@@ -69,8 +69,8 @@ class EvaluationCache:
 # ---------------------------------------------------------------- answers
 
 class CachedChat:
-    """Stands in for the synthesizer's LLM: ``chat`` is answered from the cache when the messages were
-    seen before; everything else goes to the real LLM."""
+    """Wraps the LLM that answers: ``chat`` is answered from the cache when the messages were seen
+    before; everything else goes to the wrapped LLM."""
 
     def __init__(self, llm: Any, cache: EvaluationCache, label: str, settings: dict[str, Any]):
         self._inner, self._cache, self._label, self._settings = llm, cache, label, settings
@@ -92,21 +92,6 @@ class CachedChat:
                  if isinstance(v, (str, int, float, bool)) or v is None}
         self._cache.put("answer", key, {"content": response.message.content or "", "extra": extra})
         return response
-
-
-@contextlib.contextmanager
-def cached_answers(engine: Any, cache: EvaluationCache | None, label: str, settings: dict[str, Any]) -> Iterator[None]:
-    """While inside, ``engine``'s synthesizer answers through :class:`CachedChat`."""
-    synthesizer = getattr(engine, "_response_synthesizer", None)
-    if cache is None or synthesizer is None or not hasattr(synthesizer, "_llm"):
-        yield
-        return
-    original = synthesizer._llm
-    synthesizer._llm = CachedChat(original, cache, label, settings)
-    try:
-        yield
-    finally:
-        synthesizer._llm = original
 
 
 # ---------------------------------------------------------------- judgements

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from rag.errors import ConfigError
+from rag.evaluation import TRIAD
 
 GATE_RE = re.compile(r"^\s*(?P<metric>[a-z_]+(?:@\d+)?)\s*=\s*(?P<value>[-+0-9.eE]+)\s*$")
-KNOWN = ("context_relevance", "groundedness", "answer_relevance", "triad", "correctness", "token_recall", "token_f1",
-         "answer_cosine", "hit_rate", "mrr", "ndcg")
+KNOWN = (*TRIAD, "triad", "correctness", "token_recall", "token_f1", "answer_cosine", "hit_rate", "mrr", "ndcg")
 CUTOFF_RE = re.compile(r"^(hit_rate|ndcg)@(\d+)$")
 
 

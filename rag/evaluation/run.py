@@ -27,7 +27,8 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from rag.errors import ConfigError, RagError
-from rag.evaluation.cache import EvaluationCache, cached_answers
+from rag.evaluation import TRIAD
+from rag.evaluation.cache import CachedChat, EvaluationCache
 from rag.evaluation.ranking import chart, display, from_rows, shown_columns, version_name
 from rag.evaluation.metrics import answer_correctness, cutoff_scores, retrieval_scores
 from rag.evaluation.questions import Question, as_questions
@@ -104,7 +105,7 @@ class EvaluationResults:
     @property
     def failed(self) -> pd.DataFrame:
         """Rows whose answer failed, or whose triad was not (fully) scored."""
-        scores = self.rows[["context_relevance", "groundedness", "answer_relevance"]]
+        scores = self.rows[list(TRIAD)]
         return self.rows[self.rows["error"].notna() | scores.isna().any(axis=1)]
 
     def failure_summary(self) -> str | None:
@@ -207,7 +208,12 @@ def _evaluate_version(app: Any, spec: Any, items: list[Question], metrics: list[
     from rag.evaluation.trulens.recording import attach_scores, make_recorder, reference_metrics, wait_for_feedback
 
     config = app.config
-    engine = app.query_engine(spec)
+    settings = {"provider": config.llm_provider, "base_url": config.llm_base_url, "temperature": config.temperature,
+                "seed": config.seed,
+                "max_new_tokens": config.max_new_tokens, "context_window": config.context_window}
+    # With a cache, the engine answers through it (its own engine: the app's stays uncached).
+    engine = app.query_engine(spec, llm=None if cache is None else CachedChat(app.llm, cache, generator_label(config),
+                                                                             settings))
     version = version_name(spec.name, generator_label(config), label)
     computed: dict[str, dict[str, Any]] = {}  # question -> reference metrics, filled as answers come
     stored = stored_columns(items, at)
@@ -234,15 +240,11 @@ def _evaluate_version(app: Any, spec: Any, items: list[Question], metrics: list[
         bar.update(1)
         return row
 
-    settings = {"provider": config.llm_provider, "base_url": config.llm_base_url, "temperature": config.temperature,
-                "seed": config.seed,
-                "max_new_tokens": config.max_new_tokens, "context_window": config.context_window}
-    with cached_answers(engine, cache, generator_label(config), settings):
-        if workers > 1:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                rows = list(pool.map(answer, items))  # in question order
-        else:
-            rows = [answer(item) for item in items]
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            rows = list(pool.map(answer, items))  # in question order
+    else:
+        rows = [answer(item) for item in items]
     record_ids = [r["record_id"] for r in rows if r["record_id"]]
     if record_ids:
         bar.set_postfix_str(f"{spec.kind}: judging ({label})")

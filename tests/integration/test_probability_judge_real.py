@@ -33,7 +33,7 @@ UNGROUNDED = [
 @pytest.fixture(scope="module")
 def judge():
     from rag.config import Config
-    from rag.evaluation.probability_judge import DEFAULT_MODEL, ProbabilityJudge
+    from rag.evaluation.judges.probability import DEFAULT_MODEL, ProbabilityJudge
 
     try:
         from rag.generation.catalogue import is_ready

@@ -32,7 +32,7 @@ def leave_context() -> str:
 @pytest.fixture(scope="module")
 def judge():
     from rag.config import Config
-    from rag.evaluation.probability_judge import DEFAULT_MODEL, ProbabilityJudge
+    from rag.evaluation.judges.probability import DEFAULT_MODEL, ProbabilityJudge
     from rag.generation.catalogue import is_ready
 
     config = Config()

@@ -9,7 +9,7 @@ import zlib
 import numpy as np
 import pytest
 
-from rag.evaluation.probability_judge import (
+from rag.evaluation.judges.probability import (
     COEFFICIENTS,
     FEATURES,
     GROUNDED_SUFFIX,

@@ -20,7 +20,6 @@ from rag.registry import Registry
 
 Embed = Callable[[list[str]], Any]  # texts -> L2-normalised rows
 
-METRICS = ("context_relevance", "groundedness", "answer_relevance")
 # Bump when a judge scores differently: cached judgements are keyed on it, so none is reused across it.
 JUDGES_VERSION = 3  # 2: groundedness claim by claim against its evidence; relevance sees the answer; 3: list items are claims
 

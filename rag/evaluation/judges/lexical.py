@@ -188,7 +188,7 @@ class LocalJudge:
             return 0.0, "The context is empty."
         if not question or not question.strip():
             return 0.0, "The question is empty."
-        cosine = self._cosine(question, context)
+        cosine = self.cosine(question, context)
         key = list(dict.fromkeys(w for w in words(question)
                                  if w not in FUNCTION_WORDS and w not in QUESTION_WORDS))
         if not key:  # a question made only of function words: nothing to count
@@ -233,7 +233,7 @@ class LocalJudge:
         substance = [s for s in sentences(answer) if not is_refusal(s)]
         if not substance:
             return 0.0, "The answer declines to answer (e.g. says the context lacks the information)."
-        cosine = self._cosine(question, " ".join(substance))
+        cosine = self.cosine(question, " ".join(substance))
         score = squash(cosine, self.ANSWER_MID)
         wanted = expected_answer(question)
         if wanted is not None and not gives(wanted, " ".join(substance)):
@@ -243,7 +243,8 @@ class LocalJudge:
         verdict = "is about" if score >= self.THRESHOLD else "is not about"
         return score, f"Answer {verdict} the question (embedding similarity {cosine:.2f})."
 
-    def _cosine(self, question: str, text: str) -> float:
+    def cosine(self, question: str, text: str) -> float:
+        """The best cosine between the question and a passage of ``text`` (the probability judge uses it too)."""
         return float(np.max(self.embed(self._windows(text)) @ self._question_vector(question)))
 
     def _question_vector(self, question: str) -> np.ndarray:
