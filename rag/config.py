@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import ConfigError
+from rag.value_parsers import descending_sizes, non_negative_int, optional_top_n, positive_int, ratio
 
 ENV_PREFIX = "RAG_"
 CONFIG_FILE = "rag.toml"  # read from the working directory when no file is named
@@ -186,8 +187,8 @@ class Config:
 
     def validate(self) -> None:
         """Raise a one-line ConfigError for the first setting that cannot work."""
+        # The one lookup above config: the registered retriever kinds declare which settings they read.
         from rag.retrieval import RETRIEVER_KINDS
-        from rag.retrieval.kind import non_negative_int, positive_int
 
         for name in ("embed_batch_size", "max_new_tokens", "context_window"):
             self._check(name, positive_int)
@@ -404,15 +405,13 @@ def _non_negative(value: Any) -> float:
 
 
 def _requirement(parse: Any) -> str:
-    """What a parser accepts, in words (the parsers themselves live with the retriever kinds)."""
-    from rag.retrieval import kind
-
+    """What a parser accepts, in words."""
     return {
-        kind.positive_int: "a whole number of at least 1",
-        kind.non_negative_int: "a whole number of at least 0",
-        kind.ratio: "a number from 0 to 1",
-        kind.optional_top_n: "a whole number of at least 1, or none for no reranking",
-        kind.descending_sizes: "chunk sizes from largest to smallest, e.g. 2048,512,128",
+        positive_int: "a whole number of at least 1",
+        non_negative_int: "a whole number of at least 0",
+        ratio: "a number from 0 to 1",
+        optional_top_n: "a whole number of at least 1, or none for no reranking",
+        descending_sizes: "chunk sizes from largest to smallest, e.g. 2048,512,128",
         _positive: "a number above 0",
         _non_negative: "a number of at least 0",
     }.get(parse, "a valid value")

@@ -19,6 +19,12 @@ class Skipped:
         return f"{self.path}: {self.reason}"
 
 
+# Bump when read_pdf's text (rag/ingest/pdf.py) changes for the same file, so stores read their PDFs
+# again; bump with it rag.retrieval.nodes.NODE_FORMAT (cached nodes are keyed by the file's hash, not
+# its text) and the PostgreSQL store's FORMAT (rag/stores/backends/postgres.py).
+TEXT_FORMAT = 2  # 2: table rows as lines with their column headers (rag/ingest/tables.py)
+
+
 @dataclass
 class PdfText:
     """One PDF's pages merged into one text, as the course does, with the page mapping kept.

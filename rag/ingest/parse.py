@@ -2,50 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from rag.retrieval.nodes import ParsedNodes, ParserSpec
 from rag.types import PdfText
 
 if TYPE_CHECKING:
     from llama_index.core.schema import BaseNode
 
-# Bump when node contents or metadata change, so cached nodes are rebuilt.
-NODE_FORMAT = 4  # 3: sentence-window pages span the window; 4: table rows as lines (TEXT_FORMAT 2)
-
 # Page keys are for citations, not for similarity: keep them out of embeddings.
 PAGE_KEYS = ["page", "page_end"]
-
-
-@dataclass(frozen=True)
-class ParserSpec:
-    """Which nodes to build: a retriever kind and the parameters that shape its nodes."""
-
-    kind: str
-    params: tuple[tuple[str, Any], ...]
-
-    @classmethod
-    def of(cls, kind: str, params: dict[str, Any]) -> "ParserSpec":
-        return cls(kind, tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())))
-
-    @property
-    def key(self) -> str:
-        """Stable short id, used for cache and index folder names."""
-        blob = json.dumps([NODE_FORMAT, self.kind, self.params], sort_keys=True, default=list)
-        return f"{self.kind}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, **{k: list(v) if isinstance(v, tuple) else v for k, v in self.params}}
-
-
-@dataclass
-class ParsedNodes:
-    """All nodes of one document for one spec; ``embed`` marks the ones that get vectors."""
-
-    nodes: list[BaseNode]
-    embed: list[bool]
 
 
 def parse(spec: ParserSpec, pdf: PdfText) -> ParsedNodes:
@@ -65,11 +31,6 @@ def parse(spec: ParserSpec, pdf: PdfText) -> ParsedNodes:
     nodes = kind.node_parser(params).get_nodes_from_documents([document])
     _attach_pages(nodes, pdf, window=params.get("window_size"))
     return ParsedNodes(nodes=nodes, embed=kind.embedded(nodes))
-
-
-def embedded_text(node: Any) -> str:
-    """The text a node's vector is made from (and what BM25 indexes): llama_index's MetadataMode.EMBED."""
-    return node.get_content(metadata_mode="embed")
 
 
 def _attach_pages(nodes: list[BaseNode], pdf: PdfText, window: int | None = None) -> None:

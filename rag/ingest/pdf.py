@@ -22,10 +22,6 @@ from rag.ingest.tables import TableText, scan_page
 from rag.types import PdfText, Skipped
 
 PAGE_SEPARATOR = "\n\n"
-# Bump when read_pdf's text changes for the same file, so stores read their PDFs again; bump with it
-# rag.ingest.parse.NODE_FORMAT (cached nodes are keyed by the file's hash, not its text) and the
-# PostgreSQL store's FORMAT (rag/stores/backends/postgres.py).
-TEXT_FORMAT = 2  # 2: table rows as lines with their column headers (rag/ingest/tables.py)
 PASSWORD_SUFFIX = ".password"  # report.pdf.password holds the password of report.pdf
 FOLDER_PASSWORD = ".pdf-password"  # the password of every PDF in its folder
 DECRYPT_HINT = ("put the password in {sidecar} (or {folder} for the whole folder), "

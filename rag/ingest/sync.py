@@ -13,8 +13,9 @@ from typing import Any, Iterable
 
 from rag.embedding import embed_texts
 from rag.errors import IndexMissingError, InputError, UnreadablePdfError
-from rag.ingest.parse import ParsedNodes, ParserSpec, embedded_text, parse
+from rag.ingest.parse import parse
 from rag.ingest.pdf import file_sha256, find_pdfs, read_pdf
+from rag.retrieval.nodes import ParsedNodes, ParserSpec, embedded_text
 from rag.stores.base import FileVersion, Store, StoredNodes, StoreWriter, spec_of
 from rag.types import IngestReport, PdfText, Skipped
 

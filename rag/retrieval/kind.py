@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from rag.errors import ConfigError
+# The kinds' parameters take the same value parsers as the settings (imported from here by the kinds).
+from rag.value_parsers import descending_sizes, non_negative_int, optional_top_n, positive_int, ratio  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -102,39 +104,3 @@ def non_negative_float(value: Any) -> float:
     if not number >= 0:  # also rejects NaN
         raise ValueError(value)
     return number
-
-
-def positive_int(value: Any) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
-
-
-def non_negative_int(value: Any) -> int:
-    number = int(value)
-    if number < 0:
-        raise ValueError(value)
-    return number
-
-
-def ratio(value: Any) -> float:
-    number = float(value)
-    if not 0 <= number <= 1:
-        raise ValueError(value)
-    return number
-
-
-def optional_top_n(value: Any) -> int | None:
-    """``None``/``0``/``none``: no rerank."""
-    if value is None or str(value).strip().lower() in ("none", "0", ""):
-        return None
-    return positive_int(value)
-
-
-def descending_sizes(value: Any) -> tuple[int, ...]:
-    items = value.replace("[", "").replace("]", "").replace("/", ",").split(",") if isinstance(value, str) else value
-    sizes = tuple(int(x) for x in items if str(x).strip())
-    if not sizes or any(s <= 0 for s in sizes) or list(sizes) != sorted(set(sizes), reverse=True):
-        raise ValueError(value)
-    return sizes

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rag.errors import ConfigError
-from rag.ingest.parse import ParserSpec
 from rag.retrieval import RETRIEVER_KINDS
 from rag.retrieval.kind import RetrieverKind
+from rag.retrieval.nodes import ParserSpec
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ContextManager, Protocol
 
 from rag.config import Config
-from rag.ingest.parse import ParsedNodes, ParserSpec
+from rag.retrieval.nodes import ParsedNodes, ParserSpec
 from rag.types import IngestReport, PdfText
 
 

@@ -15,7 +15,7 @@ import rag.ingest.sync as sync
 from rag import RAG, Config
 from rag.embedding import EMBEDDERS, Embedder
 from rag.errors import IndexMissingError
-from rag.ingest.parse import ParserSpec
+from rag.retrieval.nodes import ParserSpec
 from rag.stores.base import FileVersion
 from rag.stores.lock import StoreBusyError
 

@@ -307,7 +307,7 @@ def test_bad_input_keeps_its_one_line_errors(tmp_path):
 
 def test_reingest_of_an_existing_store_reads_the_text_again(tmp_path):
     from rag import RAG, Config
-    from rag.ingest.parse import ParserSpec
+    from rag.retrieval.nodes import ParserSpec
     from rag.ingest.sync import ensure_index
 
     docs = tmp_path / "docs"

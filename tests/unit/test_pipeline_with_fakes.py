@@ -59,7 +59,8 @@ def test_prompt_numbers_sources_and_respects_the_budget():
 
 
 def test_pages_follow_the_text(tmp_path):
-    from rag.ingest.parse import ParserSpec, parse
+    from rag.ingest.parse import parse
+    from rag.retrieval.nodes import ParserSpec
     from rag.types import PdfText
 
     text = "Page one talks about apples.\n\nPage two talks about pears.\n\nPage three talks about plums."

@@ -29,14 +29,13 @@ from rag.config import Config
 from rag.durable import fsync_dir, fsync_tree
 from rag.embedding import embedding_model
 from rag.errors import IndexMissingError, InputError
-from rag.ingest.parse import ParsedNodes, ParserSpec, embedded_text
-from rag.ingest.pdf import TEXT_FORMAT
 from rag.retrieval.bm25 import Bm25Index
+from rag.retrieval.nodes import ParsedNodes, ParserSpec, embedded_text
 from rag.stores import StorePlugin, model_mismatch
 from rag.stores.base import FileVersion, StoredNodes
 from rag.stores.lock import writer_lock
 from rag.stores.node_vectors import NodeVectors
-from rag.types import IngestReport, PdfText
+from rag.types import TEXT_FORMAT, IngestReport, PdfText
 
 FORMAT = 1
 # What this store writes at the top of its folder; anything else there belongs to someone else.

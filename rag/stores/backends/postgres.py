@@ -30,13 +30,13 @@ from urllib.parse import urlsplit
 
 from rag.config import Config
 from rag.errors import ConfigError, IndexMissingError, RagError
-from rag.ingest.parse import ParsedNodes, ParserSpec, embedded_text
+from rag.retrieval.nodes import ParsedNodes, ParserSpec, embedded_text
 from rag.stores import StorePlugin, model_mismatch
 from rag.stores.base import FileVersion, StoredNodes
 from rag.stores.lock import StoreBusyError
 from rag.types import IngestReport, PdfText
 
-FORMAT = 2  # 2: stored texts of rag.ingest.pdf's TEXT_FORMAT 2; a store below it reads its PDFs again
+FORMAT = 2  # 2: stored texts of rag.types.TEXT_FORMAT 2; a store below it reads its PDFs again
 LOCK_KEY = 0x72616770  # the advisory lock of a store ("ragp"; one store per database)
 RETIRED_KEEP_S = 600  # replaced nodes stay readable by id this long, for queries that started before
 URL_SCHEMES = ("postgresql://", "postgres://")
