@@ -191,6 +191,16 @@ def _parser() -> argparse.ArgumentParser:
                 "are rewritten into standalone ones from the conversation. /retriever SPEC, /sources [N], "
                 "/history, /clear, /help, /quit; line editing and history with the arrow keys.")
     p.add_argument("--retriever", "-r", default="basic", metavar="SPEC", help=f"{kinds}, with optional parameters")
+
+    p = command("serve", "serve the index over HTTP: an OpenAI-compatible API and a chat page",
+                "rag serve --port 8000\nRAG_API_KEYS=\"$(cat keyfile)\" rag serve --host 0.0.0.0",
+                "Serve the index and the model (loaded once) over HTTP: POST /v1/chat/completions "
+                "(OpenAI-compatible; model rag-KIND picks the retriever), /v1/retrieve, /v1/feedback, GET "
+                "/v1/models, /healthz, /metrics, and a chat page at /. Keys: RAG_API_KEYS (comma-separated); "
+                "without keys only 127.0.0.1 is served. Reloads the index after an ingest; Ctrl-C or SIGTERM "
+                "lets the answers in flight finish.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="default 8000")
     return parser
 
 
@@ -226,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
 # about 2 s of a 5.5 s `rag retrieve`, bench/startup.py) whenever an index loads, only for an
 # isinstance check that it skips when the import fails; marking the bridge absent skips the import.
 # Its other users are LangChain conversions (prompts, tools, documents) that these commands never call.
-WITHOUT_LANGCHAIN = {"ingest", "query", "retrieve", "chat", "sources", "reset", "models", "config"}
+WITHOUT_LANGCHAIN = {"ingest", "query", "retrieve", "chat", "serve", "sources", "reset", "models", "config"}
 
 
 def _main(argv: list[str] | None) -> int:
@@ -762,6 +772,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from rag.serve import serve
+
+    _quiet_libraries()
+    return serve(_config(args), host=args.host, port=args.port)
+
+
 def short_name(name: str) -> str:
     """A retriever version's name without its unset parameters: ``basic[top_k=4]``, not ``...,rerank_top_n=None]``."""
     kind, bracket, rest = name.partition("[")
@@ -810,6 +827,7 @@ COMMANDS = {
     "ingest": cmd_ingest, "query": cmd_query, "retrieve": cmd_retrieve, "models": cmd_models,
     "eval": cmd_eval, "judge": cmd_judge, "leaderboard": cmd_leaderboard, "dashboard": cmd_dashboard, "config": cmd_config,
     "sources": cmd_sources, "reset": cmd_reset, "chat": cmd_chat, "store": cmd_store, "questions": cmd_questions,
+    "serve": cmd_serve,
 }
 
 if __name__ == "__main__":

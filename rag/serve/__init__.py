@@ -10,6 +10,7 @@ and a store without an index fails at once with the usual one-line error.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from typing import Any
 
@@ -46,6 +47,17 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, **options: 
     shown = f"[{host}]" if ":" in host else host
     print(f"Serving {config.storage_dir} on http://{shown}:{port}/ ({keys}); chat page at /, OpenAI API at /v1; "
           "Ctrl-C to stop.", flush=True)
-    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                                  timeout_graceful_shutdown=SHUTDOWN_GRACE_S)).run()
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                                           timeout_graceful_shutdown=SHUTDOWN_GRACE_S))
+    # uvicorn stops gracefully on SIGINT / SIGTERM, then raises the signal again for the handler it found:
+    # ours notes it, so that a requested stop ends with exit code 0 instead of a death by signal.
+    stops: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, _frame: stops.append(signum))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    print("Stopped: the answers in flight were finished." if stops else "Stopped.", flush=True)
     return 0

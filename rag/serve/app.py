@@ -373,14 +373,12 @@ class Guard:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        path, started, status = scope["path"], time.perf_counter(), [500]
+        path, started, status = scope["path"], time.perf_counter(), [0]  # 0: no response started yet
         route = path if path in ROUTES else ("/static" if path.startswith("/static/") else "other")
-
-        started_response = [False]
 
         async def counted_send(message: dict) -> None:
             if message["type"] == "http.response.start":
-                status[0], started_response[0] = message["status"], True
+                status[0] = message["status"]
             await send(message)
 
         try:
@@ -390,11 +388,11 @@ class Guard:
                 return await problem.response()(scope, receive, counted_send)
             await self.app(scope, receive, counted_send)
         except Exception as exc:  # not one of ours: answered here, so no server prints a trace to the client
-            if started_response[0]:
+            if status[0]:
                 raise  # a stream broke half-way: nothing more can be said to this client
             await problem_of(exc).response()(scope, receive, counted_send)
         finally:
-            self.service.metrics.observe(route, scope["method"], status[0], time.perf_counter() - started)
+            self.service.metrics.observe(route, scope["method"], status[0] or 500, time.perf_counter() - started)
 
 
 def _headers(scope: dict) -> dict[str, str]:
