@@ -46,6 +46,21 @@ def start_server(storage: Path, port: int, env: dict[str, str] | None = None, mo
     raise AssertionError(f"rag serve did not answer in {START_TIMEOUT_S}s: {log_path.read_text()[-2000:]}")
 
 
+def handbook_storage(folder: Path) -> Path:
+    """A storage folder under ``folder`` with a two-page handbook PDF indexed (real embedder)."""
+    from pdfs import make_pdf
+
+    from rag import RAG, Config
+
+    make_pdf(folder / "docs" / "handbook.pdf", ["Passwords must be at least 14 characters long. Passwords are "
+                                                "changed every 90 days.", "Employees get 12 paid sick days per year."])
+    storage = folder / "storage"
+    report = RAG(Config(storage_dir=storage, llm_model="smollm2-135m"), progress=False).ingest(folder / "docs",
+                                                                                               progress=False)
+    assert report.added == ["handbook.pdf"] and not report.failed
+    return storage
+
+
 def stop_server(process: subprocess.Popen, timeout_s: float = 60) -> int:
     """SIGTERM (the graceful stop), then SIGKILL if it hangs; the exit code."""
     if process.poll() is None:

@@ -11,10 +11,9 @@ import time
 
 import httpx
 import pytest
-from pdfs import make_pdf
-from serve_process import free_port, start_server, stop_server
+from serve_process import free_port, handbook_storage, start_server, stop_server
 
-from rag import RAG, Config
+from rag import Config
 from rag.evaluation.labels import LabelStore
 
 KEY = "integration-key-0123456789"
@@ -25,13 +24,7 @@ QUESTION = "How long must passwords be?"
 
 @pytest.fixture(scope="module")
 def storage(tmp_path_factory):
-    docs = tmp_path_factory.mktemp("docs")
-    make_pdf(docs / "handbook.pdf", ["Passwords must be at least 14 characters long. Passwords are changed "
-                                     "every 90 days.", "Employees get 12 paid sick days per year."])
-    storage = tmp_path_factory.mktemp("serve") / "storage"
-    report = RAG(Config(storage_dir=storage, llm_model="smollm2-135m"), progress=False).ingest(docs, progress=False)
-    assert report.added == ["handbook.pdf"]
-    return storage
+    return handbook_storage(tmp_path_factory.mktemp("serve"))
 
 
 @pytest.fixture

@@ -11,11 +11,10 @@ import time
 from urllib.parse import urlparse
 
 import pytest
-from pdfs import make_pdf
-from serve_process import free_port, start_server, stop_server
+from serve_process import free_port, handbook_storage, start_server, stop_server
 from test_dashboard import ARTIFACTS, CHROME_FLAGS, browser_paths, requested_urls
 
-from rag import RAG, Config
+from rag import Config
 from rag.evaluation.labels import LabelStore
 
 KEY = "page-key-0123456789abcdef"
@@ -24,11 +23,7 @@ QUESTION = "How long must passwords be?"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    docs = tmp_path_factory.mktemp("docs")
-    make_pdf(docs / "handbook.pdf", ["Passwords must be at least 14 characters long. Passwords are changed "
-                                     "every 90 days.", "Employees get 12 paid sick days per year."])
-    storage = tmp_path_factory.mktemp("page") / "storage"
-    RAG(Config(storage_dir=storage, llm_model="smollm2-135m"), progress=False).ingest(docs, progress=False)
+    storage = handbook_storage(tmp_path_factory.mktemp("page"))
     process, url = start_server(storage, free_port(), {"RAG_API_KEYS": KEY, "RAG_MAX_NEW_TOKENS": "64"})
     yield storage, url
     assert stop_server(process) == 0
