@@ -368,3 +368,33 @@ def test_index_reloads_after_an_ingest(server, config, http, tmp_path):
                                           ).json()["data"]}
     assert "canteen.pdf" in files
     assert "rag_index_reloads_total 1" in http.get("/metrics").text
+
+
+def test_a_client_that_leaves_mid_stream_stops_the_answer(server, http, monkeypatch):
+    from rag.chat import Chat
+
+    written, closed = [], threading.Event()
+
+    class EndlessReply:  # an answer that would take 50 s to write
+        standalone = QUESTION
+
+        def __iter__(self):
+            try:
+                for i in range(5000):
+                    written.append(i)
+                    yield f"word{i} "
+                    time.sleep(0.01)
+            finally:
+                closed.set()
+
+    monkeypatch.setattr(Chat, "ask", lambda self, question: EndlessReply())
+    body = {"model": "rag-basic", "stream": True, "messages": [{"role": "user", "content": QUESTION}]}
+    with http.stream("POST", "/v1/chat/completions", json=body) as response:
+        events = (line for line in response.iter_lines() if line.startswith("data: "))
+        assert sum('"content"' in data for data, _ in zip(events, range(6))) == 6  # then the client leaves
+    assert closed.wait(10), "the generation went on after the client left"
+    queue = server[1].state.service.pipeline.model_queue
+    deadline = time.monotonic() + 10
+    while queue.depth and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert queue.depth == 0 and len(written) < 1000
