@@ -9,6 +9,7 @@ from typing import Any, Callable
 from rag.config import Config
 from rag.errors import IndexMissingError, InputError
 from rag.ingest.sync import copy_index, ensure_index, sync
+from rag.progress import progress_bar
 from rag.retrieval import RETRIEVER_KINDS
 from rag.retrieval.spec import RetrieverSpec
 from rag.stores import open_store, store_name
@@ -37,19 +38,35 @@ class RAG:
         self._engines.clear()
         return report
 
+    def sources(self) -> dict[str, Any]:
+        """The store's manifest (``rag.stores.base``): the indexed PDFs and the indexes built from them."""
+        manifest = self.store.manifest()
+        if not manifest:
+            raise IndexMissingError(f"No index in {self.store.where()}: run `rag ingest PATH` first (or check "
+                                    "--storage-dir / RAG_STORAGE_DIR).")
+        return manifest
+
+    def reset(self, everything: bool = False, confirm: Callable[[str], bool] | None = None) -> str:
+        """Delete the index (``everything``: also the evaluation runs) once ``confirm(what)`` says yes;
+        returns what was done, in one line."""
+        done = self.store.reset(everything, confirm)
+        self._indexes.clear()
+        self._engines.clear()
+        return done
+
     def migrate(self, target: str) -> dict[str, Any]:
         """Copy the local index (of ``storage_dir``) into the empty PostgreSQL store ``target``
         without embedding anything again; returns what was copied."""
         if store_name(target) != "postgresql":
             raise InputError(f"--to {target!r}: give a postgresql:// URL.")
         started = time.perf_counter()
-        local = self.config.replace(store="local")
-        manifest = open_store(local).manifest()
+        local = open_store(self.config.replace(store="local"))
+        manifest = local.manifest()
         if manifest is None:
-            raise IndexMissingError(f"No local index in {open_store(local).where()} to migrate: "
-                                    "run `rag ingest PATH` first.")
+            raise IndexMissingError(f"No local index in {local.where()} to migrate: run `rag ingest PATH` first.")
         model = manifest["embed_model"]  # the index's own model, whatever is configured now
-        source, dest = open_store(local.replace(embed_model=model)), open_store(local.replace(store=target, embed_model=model))
+        source = open_store(local.config.replace(embed_model=model))
+        dest = open_store(self.config.replace(store=target, embed_model=model))
         done = copy_index(source, dest)
         return {"from": source.where(), "to": dest.where(), **done, "seconds": round(time.perf_counter() - started, 2)}
 
@@ -125,21 +142,82 @@ class RAG:
         return _result(question, engine, response, str(response.response or ""))
 
     # ------------------------------------------------------------ evaluation
+    def leaderboard(self, app_name: str | None = None):
+        """Every evaluated version stored in the evaluation database, best first (a pandas DataFrame)."""
+        from rag.evaluation import leaderboard
+
+        storage = Path(self.config.storage_dir)
+        # A read never creates a folder (SQLite would make its file).
+        if self.config.resolved_database_url.startswith("sqlite") and not storage.is_dir():
+            raise InputError(f"No storage folder {storage.resolve()}: check --storage-dir / RAG_STORAGE_DIR, "
+                             "or run `rag eval` first.")
+        return leaderboard(self.config, app_name)
+
+    def judge_file(self, metric: str, path: str | Path, judge: str | None = None, output: str | Path | None = None,
+                   progress: bool = True) -> dict[str, Any]:
+        """Score one triad ``metric`` on the rows of a JSONL file with a judge (default: the configured
+        one); with labels, measure the judge's agreement. ``output``: write one ``{"score", "reason"}``
+        per row. Returns the judge's label, the row count, the scores and the agreement (None without
+        labels of both classes)."""
+        import json
+
+        from rag.evaluation.judge_file import agreement, load_rows, score_rows
+        from rag.evaluation.judges import judge_label, make_judge
+
+        rows = load_rows(path, metric)  # every line is checked before any model loads
+        scorer = make_judge(self.config, judge)
+        bar = progress_bar(None, progress, total=len(rows), desc="Judging", unit="row", leave=False)
+        try:
+            on_row = None if bar is None else lambda done: bar.update(done - bar.n)
+            scored, seconds = score_rows(scorer, rows, progress=on_row)
+        finally:
+            if bar is not None:
+                bar.close()
+        if output:
+            Path(output).write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in scored))
+        return {"judge": judge_label(self.config, judge), "metric": metric, "rows": len(rows), "seconds": seconds,
+                "scores": scored, "agreement": agreement([s["score"] for s in scored], [r.label for r in rows],
+                                                         float(getattr(scorer, "threshold", 0.5)), seconds)}
+
+    def generate_questions(self, path: str | Path, n: int = 50, seed: int = 0, progress: bool = True):
+        """Up to ``n`` checked questions about the PDFs under ``path``, written by the configured
+        generator (``.write(file)`` saves them for :meth:`evaluate`)."""
+        from rag.evaluation.generate_questions import generate_questions
+
+        bar = progress_bar(None, progress, total=n, desc="Questions kept", unit="q", leave=False)
+        try:
+            return generate_questions(self.config, path, n=n, seed=seed,
+                                      progress=None if bar is None else lambda kept, tried: bar.update(kept - bar.n))
+        finally:
+            if bar is not None:
+                bar.close()
+
     def evaluate(self, questions: Any, retrievers: list[str | RetrieverSpec] | None = None,
                  judge: str | None = None, progress: bool = True, output_dir: str | Path | None = None,
-                 limit: int | None = None, **options: Any):
+                 limit: int | None = None, grid: str | Path | None = None, fail_under: Any = None, **options: Any):
         """Run ``questions`` (a file path or a list) through each retriever, score the RAG triad
         with TruLens, and return per-question rows and a leaderboard (see rag.evaluation).
 
-        ``options`` go to :func:`rag.evaluation.run.evaluate`: ``at`` (retrieval cut-offs), ``cache``,
-        ``workers``, ``screen`` (drop versions that retrieve significantly worse before answering),
-        ``app_name``, ``feedback_timeout``. A ``|`` in a retriever spec sweeps a parameter.
+        ``grid``: a TOML sweep file whose versions join ``retrievers``. ``fail_under``: minimum means,
+        e.g. ``["groundedness=0.7", "hit_rate@5=0.8"]``; the results' ``verdict`` says which version
+        fell below. ``options`` go to :func:`rag.evaluation.run.evaluate`: ``at`` (retrieval cut-offs),
+        ``cache``, ``workers``, ``screen`` (drop versions that retrieve significantly worse before
+        answering), ``app_name``, ``feedback_timeout``. A ``|`` in a retriever spec sweeps a parameter.
         """
-        from rag.evaluation.run import evaluate
+        from rag.evaluation.gate import gate_cutoffs, parse_thresholds
+        from rag.evaluation.run import DEFAULT_AT, cutoffs, evaluate
+        from rag.evaluation.sweep import grid_specs
 
-        return evaluate(self, questions, retrievers=retrievers or RETRIEVER_KINDS.names(),
-                        judge=judge or self.config.judge, progress=progress, output_dir=output_dir,
-                        limit=limit, **options)
+        gates = parse_thresholds(fail_under)  # bad minimums fail before any model loads
+        if gates:
+            options["at"] = cutoffs([*cutoffs(options.get("at", DEFAULT_AT)), *gate_cutoffs(gates)])
+        versions = [retrievers] if isinstance(retrievers, (str, RetrieverSpec)) else list(retrievers or [])
+        versions += grid_specs(grid) if grid else []
+        results = evaluate(self, questions, retrievers=versions or RETRIEVER_KINDS.names(),
+                           judge=judge or self.config.judge, progress=progress, output_dir=output_dir,
+                           limit=limit, **options)
+        results.verdict = results.gate(gates) if gates else None
+        return results
 
 
 class QueryStream:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from rag.errors import ConfigError
+from rag.errors import ConfigError, InputError
 from rag.value_parsers import descending_sizes, non_negative_int, optional_top_n, positive_int, ratio
 
 ENV_PREFIX = "RAG_"
@@ -246,6 +246,13 @@ class Config:
         out["llm_model"] = model_name(self)
         out["database_url"] = mask_password(self.resolved_database_url)
         return out
+
+    def write_template(self, path: str | Path, force: bool = False) -> None:
+        """Write every setting, commented out, to ``path`` (``rag config init``); replace a file only with ``force``."""
+        target = Path(path)
+        if target.exists() and not force:
+            raise InputError(f"{target} exists: edit it, or pass --force to replace it with the template.")
+        target.write_text(self.to_toml(template=True))
 
     def to_toml(self, template: bool = False) -> str:
         """The resolved settings as TOML that ``--config`` reads back, each with what it means and,

@@ -47,6 +47,7 @@ class EvaluationResults:
     at: tuple[int, ...] = DEFAULT_AT
     cache: str = ""  # e.g. "answers 12 of 24 from cache; judgements 36 of 72 from cache"
     screening: Any = None  # rag.evaluation.screen.Screening when the run was screened
+    verdict: Any = None  # rag.evaluation.gate's verdict when RAG.evaluate was given fail_under minimums
 
     def to_string(self, columns: Sequence[str] | None = None) -> str:
         """The leaderboard with 95% intervals; hit_rate/mrr without @ are at each version's own k."""

@@ -9,27 +9,19 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from rag.embedding import embed_texts
 from rag.errors import IndexMissingError, InputError, UnreadablePdfError
 from rag.ingest.parse import parse
 from rag.ingest.pdf import file_sha256, find_pdfs, read_pdf
+from rag.progress import progress_bar
 from rag.retrieval.nodes import ParsedNodes, ParserSpec, embedded_text
 from rag.stores.base import FileVersion, Store, StoredNodes, StoreWriter, spec_of
 from rag.types import IngestReport, PdfText, Skipped
 
 GROUP_TEXTS = 2048  # texts embedded between two hand-overs to the store: the most an interrupted ingest redoes
 READER_LOCK_WAIT_S = 600.0  # a query that needs a new index waits this long for a running ingest
-
-
-def progress_bar(iterable: Iterable | None, show: bool, **kwargs):
-    """``iterable`` wrapped in a progress bar when ``show``; with ``iterable=None``, a bar to update (or None)."""
-    if not show:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, **kwargs)
 
 
 def sync(store: Store, path: str | Path, specs: list[ParserSpec], progress: bool = True) -> IngestReport:
@@ -52,7 +44,8 @@ def sync(store: Store, path: str | Path, specs: list[ParserSpec], progress: bool
                 + "\n".join(f"  {s}" for s in report.skipped)
             )
         report.removed = sorted(set(old_files) - {d.name for d in documents})
-        renewed = {d.name for d in documents if not texts_current or old_files.get(d.name, {}).get("sha256") != d.sha256}
+        renewed = {d.name for d in documents
+                   if not texts_current or old_files.get(d.name, {}).get("sha256") != d.sha256}
         for spec in specs:
             _embed(store, writer, spec, writer.needs_nodes(spec, documents, renewed), report, progress)
         defaults = {s.key: not _is_extra(s, old) for s in specs}

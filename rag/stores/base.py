@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ContextManager, Protocol
+from typing import Any, Callable, ContextManager, Protocol
 
 from rag.config import Config
 from rag.retrieval.nodes import ParsedNodes, ParserSpec
@@ -95,6 +95,10 @@ class Store(Protocol):
 
     def stored_nodes(self, spec: ParserSpec, document: FileVersion) -> StoredNodes | None:
         """The stored nodes of one file version for ``spec``, or None."""
+
+    def reset(self, everything: bool = False, confirm: Callable[[str], bool] | None = None) -> str:
+        """Delete what the store wrote (``everything``: also the evaluation runs), never anything else,
+        once ``confirm(what)`` says yes; returns what was done, in one line."""
 
     def load(self, spec: ParserSpec, progress: bool = False) -> Any:
         """(VectorStoreIndex, StorageContext) of the built index of ``spec``."""

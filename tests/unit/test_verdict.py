@@ -75,9 +75,10 @@ def test_evaluation_results_expose_the_agreement():
 def test_rag_eval_prints_the_agreement_after_the_leaderboard(monkeypatch, capsys, tmp_path):
     import rag.cli
     import rag.evaluation.run
+    from rag import RAG, Config
 
     results = EvaluationResults(rows=ROWS, leaderboard=from_rows(ROWS))
-    monkeypatch.setattr(rag.cli, "_app", lambda args: None)
+    monkeypatch.setattr(rag.cli, "_app", lambda args: RAG(Config(storage_dir=tmp_path)))  # evaluates nothing: see below
     monkeypatch.setattr(rag.evaluation.run, "evaluate", lambda *a, **kw: results)
     rag.cli.main(["eval", "-q", str(tmp_path / "q.jsonl"), "--storage-dir", str(tmp_path)])
     out = capsys.readouterr().out

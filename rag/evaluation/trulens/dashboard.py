@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rag.config import Config
 from rag.errors import RagError
@@ -176,3 +176,22 @@ def stop(process: Any, timeout_s: float = 10.0) -> None:
 
 
 stop_dashboard = stop
+
+
+def run_dashboard(config: Config, port: int | None, started: Callable[[str], Any]) -> int:
+    """Start the dashboard, call ``started(url)``, and wait for it: its exit code if it ends by
+    itself. SIGTERM and SIGHUP (installed before the start: also while it warms up) and Ctrl-C
+    stop it too, as a SystemExit or KeyboardInterrupt after the child is stopped."""
+    import signal
+
+    def stop_on_signal(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)  # unwinds through `finally`, which stops the child
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop_on_signal)
+    url, process = start_dashboard(config, port=port)
+    started(url)
+    try:
+        return process.wait()
+    finally:
+        stop(process)

@@ -23,7 +23,7 @@ import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from rag.config import Config
 from rag.durable import fsync_dir, fsync_tree
@@ -119,6 +119,33 @@ class IndexStore:
         with writer_lock(self.root, wait_s):
             self._remove_stale_temporaries()
             yield LocalWriter(self)
+
+    def reset(self, everything: bool = False, confirm: Callable[[str], bool] | None = None) -> str:
+        root = self.root
+        if root.is_dir() and not self.manifest_path.exists() and not everything:
+            return f"Nothing to reset: no index in {root.resolve()}."
+        owned = _own_files(root, everything)
+        if not owned:
+            return f"Nothing to reset in {root.resolve()}."
+        listing = ", ".join(sorted({p.relative_to(root).parts[0] + ("/" if p.relative_to(root).parts[1:] else "")
+                                    for p in owned}, key=lambda n: (n != "manifest.json", n)))
+        if confirm is not None and not confirm(f"{listing} in {root.resolve()}"):
+            return "Nothing deleted."
+        with writer_lock(root, self.config.lock_timeout):  # never under a running ingest
+            for path in sorted(owned, key=lambda p: p.name != "manifest.json"):  # the manifest first: no index
+                path.unlink(missing_ok=True)
+            for folder in sorted((d for d in root.rglob("*") if d.is_dir()), key=lambda d: -len(d.parts)):
+                if not any(folder.iterdir()):
+                    folder.rmdir()
+        left = [p for p in root.rglob("*") if p.is_file() and p.name != ".lock"]
+        if not left:  # nothing of anyone's left: leave no trace
+            (root / ".lock").unlink(missing_ok=True)
+            root.rmdir()
+        runs = set(_own_files(root, evaluations=True)) if left else set()
+        foreign = sorted(str(p.relative_to(root)) for p in left if p not in runs)
+        return (f"Deleted {listing} in {root.resolve()}."
+                + (" Kept the evaluation runs (--all deletes them)." if runs else "")
+                + (f" Kept {len(foreign)} file(s) that are not the store's: {', '.join(foreign[:3])}." if foreign else ""))
 
     def stored_text(self, name: str, sha256: str) -> PdfText | None:
         cached = self._document_cache(name, sha256)
@@ -368,6 +395,21 @@ class LocalWriter:
             "indexes": indexes,
             "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
+
+
+def _own_files(root: Path, evaluations: bool) -> list[Path]:
+    """The files the store wrote in ``root``, by its own names (a user's file in there is not one)."""
+    files = [root / "manifest.json"] if (root / "manifest.json").is_file() else []
+    files += [f for f in (root / "cache").rglob("*") if f.is_file() and CACHE_FILE.fullmatch(f.name)]
+    for directory in (root / "indexes").glob("*"):
+        if INDEX_DIR.fullmatch(directory.name) and (directory / "stats.json").is_file():
+            files += [f for f in directory.rglob("*") if f.is_file()]
+    for tmp in root.glob(".tmp-index-*"):
+        files += [f for f in tmp.rglob("*") if f.is_file()] if tmp.is_dir() else [tmp]
+    if evaluations:
+        files += [root / n for n in ("evaluations.sqlite", "dashboard.log") if (root / n).is_file()]
+        files += [f for f in (root / "results").rglob("*") if f.is_file()]
+    return files
 
 
 def _sizes(directory: Path) -> dict[str, int]:

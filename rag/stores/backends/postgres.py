@@ -25,7 +25,7 @@ import json
 import os
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 from rag.config import Config
@@ -204,6 +204,9 @@ class PostgresStore:
         vectors = [_array(v) for _, v in rows if v is not None]
         matrix = np.stack(vectors) if vectors else np.zeros((0, entry["dim"]), dtype="float32")
         return StoredNodes(ParsedNodes([json_to_doc(n) for n, _ in rows], [v is not None for _, v in rows]), matrix)
+
+    def reset(self, everything: bool = False, confirm: Callable[[str], bool] | None = None) -> str:
+        raise ConfigError(f"rag reset knows the files of the local store only, not store {redact(self.url)!r}.")
 
     def _has_tables(self, connection) -> bool:
         return connection.execute("SELECT to_regclass('rag_files')").fetchone()[0] is not None

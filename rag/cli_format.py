@@ -1,0 +1,368 @@
+"""What `rag` shows on the terminal: what the library returns as tables and reports, errors and
+warnings as one line, the chat prompt; third-party chatter kept off. Presentation only: every
+value shown comes from a ``RAG`` method (or ``rag.models``); nothing here reads a store. Cheap to
+import (``rag --help`` loads it): rich and pandas load inside the functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null so that the flush at exit does not fail on the closed pipe again."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def one_line_warnings() -> None:
+    """Our configuration warnings as one `warning: ...` line; other warnings as Python shows them."""
+    import warnings
+
+    from rag.config import ConfigWarning
+
+    show = warnings.showwarning
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, ConfigWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = one_line
+
+
+def quiet_libraries() -> None:
+    """Third-party deprecation notices, log lines and download bars off the terminal."""
+    import logging
+    import os
+    import warnings
+
+    # Libraries' deprecation notices are not for our users; our own warnings (failed questions,
+    # missing feedback) and anything else still show.
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ResourceWarning):
+        warnings.filterwarnings("ignore", category=category)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"^(?!rag\b)")
+    for name in ("llama_index", "sentence_transformers", "transformers", "faiss", "httpx", "trulens"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    # transformers reads these when (and if) it is imported: importing it here only to quiet it
+    # cost 3 s of start-up for commands that never use it (rag judge --judge lexical, models pull).
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:  # already imported (an in-process caller): tell it directly
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Descriptions wrapped as usual; multi-line texts (the examples) kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def choices_help(registry: Any) -> str:
+    """Each name of a registry with its help, for an option's help text."""
+    return "; ".join(f"{name}: {registry.help(name)}" for name in registry.names())
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def short_name(name: str) -> str:
+    """A retriever version's name without its unset parameters: ``basic[top_k=4]``, not ``...,rerank_top_n=None]``."""
+    kind, bracket, rest = name.partition("[")
+    shown = [p for p in rest.removesuffix("]").split(",") if p and not p.endswith("=None")]
+    return f"{kind}[{','.join(shown)}]" if bracket and shown else kind
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a failure that is not ours: a server that is down or refuses, or anything else."""
+    name = type(exc).__name__
+    if name == "APIConnectionError":
+        return "cannot reach the model server: check RAG_LLM_BASE_URL / RAG_JUDGE_BASE_URL and that it is running"
+    if name in ("AuthenticationError", "PermissionDeniedError"):
+        return f"the model server refused the API key ({name}): check OPENAI_API_KEY / RAG_LLM_API_KEY"
+    if name == "NotFoundError":
+        return (f"the model server does not know that model or route ({str(exc).splitlines()[0][:120]}): "
+                "check RAG_LLM_MODEL / RAG_JUDGE_MODEL and the server's model list")
+    if name == "OperationalError" or (name == "ArgumentError" and "URL" in str(exc)):  # SQLAlchemy
+        from rag.config import mask_password
+
+        return ("cannot open the evaluation database: check RAG_DATABASE_URL (and that the server runs): "
+                + mask_password(str(exc).strip().splitlines()[0][:160]))
+    message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    return f"{name}: {message}" if message else name
+
+
+def table(headers: list[str], rows: list[list[str]], width: int = 100, wrap: int = -1) -> None:
+    """Rows as a table at most ``width`` columns wide; only column ``wrap`` wraps (the others stay
+    whole, so that they can be searched for); numbers right-aligned."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    grid = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
+    for i, header in enumerate(headers):
+        numeric = bool(rows) and all(r[i].replace(",", "").replace(".", "").replace(" MB", "").isdigit()
+                                     for r in rows if r[i])
+        grid.add_column(header, justify="right" if numeric else "left", overflow="fold",
+                        no_wrap=i != range(len(headers))[wrap])
+    for row in rows:
+        grid.add_row(*row)
+    console = Console(width=width, highlight=False, soft_wrap=False, file=io.StringIO())
+    console.print(grid)
+    print("\n".join(line.rstrip() for line in console.file.getvalue().splitlines()))
+
+
+def _show(value: Any) -> str:
+    return "/".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
+
+
+def _when(stamp: str | None) -> str:
+    """An ISO time stamp as ``2026-12-01 23:10 UTC``."""
+    if not stamp:
+        return "-"
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(stamp).strftime("%Y-%m-%d %H:%M %Z").strip()
+    except ValueError:
+        return stamp
+
+
+def ingest_report(report: Any, where: str) -> None:
+    for message in report.messages:
+        print(message)
+    if not any(m.startswith("Nothing changed") for m in report.messages):
+        print(f"Indexed {len(report.added) + len(report.changed) + len(report.unchanged)} PDF(s), "
+              f"{report.pages:,} pages, into {where} in {report.seconds:.1f}s "
+              f"(added {len(report.added)}, changed {len(report.changed)}, unchanged {len(report.unchanged)}, "
+              f"removed {len(report.removed)}; {report.embedded:,} chunks embedded).")
+        table(["index", "nodes", "vectors"],
+              [[kind, f"{e['nodes']:,}", f"{e['vectors']:,}"] for kind, e in report.indexes.items()])
+    for s in report.ignored:
+        print(f"  {s}")
+    if report.failed:
+        print(f"\nSkipped {len(report.failed)} PDF(s):", file=sys.stderr)
+        for s in report.failed:
+            print(f"  {s}", file=sys.stderr)
+
+
+def loading() -> None:
+    if sys.stderr.isatty():
+        print("Loading the index and the model ...", end="\r", file=sys.stderr, flush=True)
+
+
+def streamed(stream: Any, show_context: bool) -> None:
+    """An answer as the model writes it, then its sources, the time of each stage, and the sources'
+    text if asked."""
+    for token in stream:
+        print(token, end="", flush=True)
+    result = stream.result
+    print(result.footer())
+    t = result.timings
+    print(f"\n{short_name(result.retriever)}: retrieve {t.get('retrieve', 0):.2f}s, rerank {t.get('rerank', 0):.2f}s, "
+          f"generate {t.get('generate', 0):.2f}s")
+    if show_context:
+        for i, source in enumerate(result.sources, start=1):
+            print(f"\n--- [{i}] {source.citation}\n{source.text.strip()}")
+
+
+def sources(sources: list[Any]) -> None:
+    for i, source in enumerate(sources, start=1):
+        score = f" (score {source.score:.2f})" if source.score is not None else ""
+        print(f"--- [{i}] {source.citation}{score}\n{source.text.strip()}\n")
+
+
+def models(rows: list[dict[str, Any]]) -> None:
+    table(["model", "role", "size", "status", "description"],
+          [[r["name"], r["role"], f"{r['size_mb']:,.0f} MB" if r["size_mb"] else "",
+            r["status"].split(":")[0], r["description"]] for r in rows])
+    for r in rows:  # where each model is, or how to get it (whole lines: easy to copy)
+        if r["path"] != "-" or ":" in r["status"]:
+            print(f"  {r['name']}: {r['path'] if r['path'] != '-' else r['status']}")
+
+
+def evaluation(results: Any, as_json: bool, show_answers: bool) -> None:
+    """An evaluation's leaderboard, agreement, files, cache and gate verdict; failed rows and gates on stderr."""
+    verdict, summary = results.verdict, results.failure_summary()
+    _evaluation(results, verdict, summary, as_json, show_answers)
+    if summary:
+        print(f"error: {summary}", file=sys.stderr)
+    if verdict is not None and not verdict.passed:
+        print(f"error: {len(verdict.failures)} gate check(s) failed", file=sys.stderr)
+
+
+def _evaluation(results: Any, verdict: Any, summary: str | None, as_json: bool, show_answers: bool) -> None:
+    dropped = [spec.name for spec in results.screening.dropped] if results.screening else []
+    if as_json:
+        print_json({"leaderboard": results.leaderboard.to_dict(orient="records"),
+                    "failed": len(results.failed), "failure": summary, "best": results.best(),
+                    "agreement": results.agreement().as_dict(), "cache": results.cache, "screened_out": dropped,
+                    "gate": None if verdict is None else {"passed": verdict.passed, "verdict": str(verdict)},
+                    "paths": {k: str(v) for k, v in results.paths.items()}})
+        return
+    if show_answers:
+        answers(results.rows)
+    print(results)
+    if len(results.leaderboard) > 1:
+        print(results.best())
+    print(results.agreement().to_string())
+    for name, path in results.paths.items():
+        print(f"{name}: {path}")
+    if results.cache:
+        print(f"cache: {results.cache}")
+    if dropped:
+        print("screened out before answering: " + ", ".join(dropped))
+    if verdict is not None:
+        print(verdict)
+
+
+def answers(rows: Any) -> None:
+    from rag.evaluation import TRIAD
+
+    for retriever, group in rows.groupby("retriever", sort=False):
+        print(f"\n=== {retriever}")
+        for _, row in group.iterrows():
+            print(f"\nQ: {row['question']}\nA: {row['answer'] or row.get('error')}")
+            for i, citation in enumerate(row["sources"] or [], start=1):
+                print(f"   [{i}] {citation}")
+            scores = ", ".join(f"{name} {row[name]:.2f}" for name in TRIAD
+                               if isinstance(row.get(name), float) and row[name] == row[name])
+            if scores:
+                print(f"   triad: {scores}")
+    print()
+
+
+def judged(done: dict[str, Any], path: str, output: str | None, as_json: bool) -> None:
+    """What ``RAG.judge_file`` returned: the agreement with the labels, or the scores."""
+    result = done["agreement"]
+    if as_json:
+        print_json({"judge": done["judge"], "metric": done["metric"], "agreement": result,
+                    "scores": None if output else done["scores"]})
+    elif result is None:
+        if not output:
+            for s in done["scores"]:
+                print(json.dumps(s, ensure_ascii=False))
+        print(f"{done['rows']} rows scored in {done['seconds']:.1f}s (no labels of both classes: no agreement to "
+              "show).", file=sys.stderr)
+    else:
+        print(f"judge {done['judge']}, {done['metric']}, {path}")
+        print(f"  n {result['n']}   AUC {result['auc']:.3f}   balanced accuracy {result['balanced_accuracy']:.3f} "
+              f"(threshold {result['threshold']:.2f})   F1 {result['f1']:.3f}   {result['items_per_s']:.1f} items/s")
+        if output:
+            print(f"  scores: {output}")
+
+
+def questions(report: Any, path: Path, as_json: bool) -> None:
+    if as_json:
+        print_json({"output": str(path), "kept": len(report.questions), "attempts": report.attempts,
+                    "kept_by_type": dict(report.kept_by_type()), "dropped": dict(report.dropped),
+                    "examples": report.examples})
+        return
+    print(f"{report.summary()}\nwrote {path}")
+    for reason, example in report.examples.items():
+        print(f"  dropped as {reason}, e.g.: {example.splitlines()[0][:120] if example else '(empty reply)'}")
+
+
+def leaderboard(board: Any, as_json: bool) -> None:
+    if as_json:
+        print_json(board.to_dict(orient="records"))
+    elif board.empty:
+        print("No evaluation runs stored yet: run `rag eval` first.")
+    else:  # the same table as `rag eval` prints, from the stored records
+        from rag.evaluation.ranking import display, shown_columns
+
+        print(display(board, shown_columns(board, first=("rank", "retriever", "llm", "judge", "questions", "records"))))
+
+
+def index_listing(manifest: dict[str, Any], storage_dir: Path, where: str, as_json: bool) -> None:
+    """What ``RAG.sources`` returned: the indexed PDFs and the indexes built from them."""
+    files, indexes = manifest.get("files", {}), manifest.get("indexes", {})
+    if as_json:
+        print_json({"storage_dir": str(storage_dir.resolve()), "embed_model": manifest.get("embed_model"),
+                    "source": manifest.get("source"), "updated": manifest.get("updated"),
+                    "files": [{"name": n, **f} for n, f in files.items()],
+                    "indexes": [{"key": k, **e} for k, e in indexes.items()]})
+        return
+    pages = sum(f.get("pages", 0) for f in files.values())
+    print(f"{len(files)} PDF(s), {pages:,} pages; embedding {manifest.get('embed_model')} "
+          f"({manifest.get('embed_dim')}-d); last updated {_when(manifest.get('updated'))}")
+    print(f"  index in: {where}\n  PDFs from: {manifest.get('source', '?')}")
+    table(["file", "pages", "indexed", "sha256"],
+          [[n, f"{f.get('pages', 0):,}", _when(f.get("indexed") or manifest.get("updated")), f["sha256"][:12]]
+           for n, f in sorted(files.items())], wrap=0)
+    table(["index", "parameters", "nodes", "vectors"],
+          [[e["kind"] + ("" if e.get("default", True) else " (extra)"),
+            ", ".join(f"{k}={_show(v)}" for k, v in e.get("params", {}).items() if k != "kind" and v is not None),
+            f"{e.get('nodes', 0):,}", f"{e.get('vectors', 0):,}"] for e in indexes.values()])
+
+
+def confirm_reset(what: str) -> bool:
+    """Asks before ``rag reset`` deletes ``what``; refuses without a terminal to ask on."""
+    from rag.errors import InputError
+
+    if not sys.stdin.isatty():
+        raise InputError(f"rag reset would delete {what}: pass --yes to confirm.")
+    return input(f"Delete {what}? [y/N] ").strip().lower() in ("y", "yes")
+
+
+def migrated(done: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(done)
+        return
+    print(f"Copied {done['files']} PDF(s) from {done['from']} to {done['to']} in {done['seconds']}s "
+          "(nothing re-embedded).")
+    table(["index", "nodes", "vectors"], [[e["kind"], f"{e['nodes']:,}", f"{e['vectors']:,}"]
+                                          for e in done["indexes"].values()])
+
+
+def chat_session(chat: Any, where: Any) -> None:
+    """Questions from the terminal to ``chat`` until /quit or Ctrl-D; a bad question does not end it."""
+    from rag.errors import RagError
+
+    try:
+        import readline  # noqa: F401  (line editing and history for input())
+    except ImportError:
+        pass
+    print(f"Chat over {where} with {short_name(chat.spec.name)}: ask a question; "
+          "/help for commands, /quit or Ctrl-D to leave.")
+    while not chat.closed:
+        try:
+            line = input("you> ").strip()
+        except EOFError:
+            print()
+            break
+        except KeyboardInterrupt:  # Ctrl-C drops the line being typed, as in a shell
+            print()
+            continue
+        if not line:
+            continue
+        if line.startswith("/"):
+            print(chat.command(line))
+            continue
+        try:
+            reply = chat.ask(line)
+            if chat.turns:
+                print(f"(searching for: {reply.standalone})")
+            for text in reply:
+                print(text, end="", flush=True)
+            print(reply.result.footer() + "\n")
+        except KeyboardInterrupt:
+            print("\n(answer interrupted; not kept in the history)")
+        except RagError as exc:
+            print(f"error: {exc}")
