@@ -64,6 +64,26 @@ def test_no_import_cycles_between_modules():
     assert not cycle, " -> ".join(cycle)
 
 
+# README, "Architecture": each part of rag/ imports only parts of its own layer or below.
+LAYERS = [
+    {"config", "types", "errors", "registry", "value_parsers", "progress", "durable", "threads", "text_units"},
+    {"embedding"}, {"generation"}, {"retrieval"}, {"stores"}, {"ingest"}, {"evaluation"},
+    {"app", "chat", "models", "serve", "cli", "cli_format", "rag"},
+]
+# config checks settings against the registered retriever kinds and generators (README says so).
+LOOKUPS = {("rag.config", "rag.retrieval"), ("rag.config", "rag.generation")}
+
+
+def test_imports_point_down_the_layers():
+    layer = {part: i for i, parts in enumerate(LAYERS) for part in parts}
+    part = lambda name: name.split(".")[1] if "." in name else name  # noqa: E731
+    mods = modules()
+    upward = sorted(f"{name} -> {dep}" for name, path in mods.items()
+                    for dep in imports(path, top_level_only=False) if dep in mods and (name, dep) not in LOOKUPS
+                    and layer[part(dep)] > layer[part(name)])
+    assert not upward, upward
+
+
 def test_no_process_wide_warning_filters_in_the_package():
     for path in PACKAGE.rglob("*.py"):
         text = path.read_text()
