@@ -22,6 +22,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
+from rag.evaluation.diagnosis import diagnose, miss_counts, miss_text
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -39,10 +41,12 @@ class Tally:
     right: int
     scored: int  # answers with a correctness value
     unscored: int = 0  # answers without one (failed, or no reference)
+    misses: dict[str, int] = field(default_factory=dict)  # wrong answers by cause (rag.evaluation.diagnosis)
 
     def __str__(self) -> str:
         extra = f" ({self.unscored} not scored)" if self.unscored else ""
-        return f"{self.retriever}: {self.right} of {self.scored} right{extra}"
+        why = miss_text(self.misses)
+        return f"{self.retriever}: {self.right} of {self.scored} right{extra}" + (f"; wrong: {why}" if why else "")
 
 
 @dataclass(frozen=True)
@@ -80,8 +84,8 @@ class Agreement:
 
     def as_dict(self) -> dict[str, Any]:
         return {"right_at": self.right_at,
-                "versions": [{"version": t.version, "right": t.right, "scored": t.scored, "unscored": t.unscored}
-                             for t in self.tallies],
+                "versions": [{"version": t.version, "right": t.right, "scored": t.scored, "unscored": t.unscored,
+                              "misses": t.misses} for t in self.tallies],
                 "flags": [{"version": f.version, "question": f.question, "judge": f.judge, "score": f.score,
                            "correctness": f.correctness, "reason": f.reason} for f in self.flags]}
 
@@ -112,7 +116,9 @@ def agreement(rows: pd.DataFrame, right_at: float = RIGHT_AT, judges: Sequence[s
     for version, group in rows.groupby("version", sort=False):
         retriever = str(group["retriever"].iloc[0]) if "retriever" in group else str(version)
         right = scored = 0
+        causes = []
         for _, row in group.iterrows():
+            causes.append(row_diagnosis(row))
             correctness = _number(row.get("correctness"))
             if correctness is None or _failed(row):
                 continue
@@ -127,8 +133,20 @@ def agreement(rows: pd.DataFrame, right_at: float = RIGHT_AT, judges: Sequence[s
                     continue  # a wrong answer can still address the question: relevance passing it is no error
                 flags.append(Flag(str(version), retriever, str(row.get("question") or ""), judge, score,
                                   correctness, str(row.get("correctness_reason") or "")))
-        tallies.append(Tally(str(version), retriever, right, scored, len(group) - scored))
+        tallies.append(Tally(str(version), retriever, right, scored, len(group) - scored, miss_counts(causes)))
     return Agreement(tallies, flags, right_at)
+
+
+def row_diagnosis(row: Any) -> str | None:
+    """The row's ``diagnosis`` column, or one made from its reference answer (rows written before it existed)."""
+    stored = row.get("diagnosis")
+    if isinstance(stored, str) and stored:
+        return stored
+    contexts = row.get("contexts")
+    return diagnose(str(row.get("answer") or ""), list(contexts) if isinstance(contexts, (list, tuple)) else [],
+                    row.get("reference_answer") if isinstance(row.get("reference_answer"), str) else None,
+                    _number(row.get("correctness")), question=str(row.get("question") or ""),
+                    evidence_hit=_number(row.get("hit_rate")), error=row.get("error"))
 
 
 def _number(value: Any) -> float | None:

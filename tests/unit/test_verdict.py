@@ -84,3 +84,18 @@ def test_rag_eval_prints_the_agreement_after_the_leaderboard(monkeypatch, capsys
     out = capsys.readouterr().out
     board, verdict = out.index("Ranked by key-fact correctness"), out.index("Right by key facts")
     assert board < verdict and "basic: 2 of 3 right" in out and "ranked by key-fact correctness" in out
+
+
+def test_each_version_says_why_its_wrong_answers_are_wrong():
+    table = "Leave type: Sick leave | Entitlement: 10 working days."
+    rows = pd.DataFrame([
+        {**row("basic", "sick?", 0.0, 0.5, 0.5), "answer": "25 working days.", "contexts": [table],
+         "reference_answer": "10 working days."},  # the row was there: the generator misread it
+        {**row("basic", "sick 2?", 0.0, 0.5, 0.5), "answer": "25 working days.", "contexts": ["Annual leave: 25 days"],
+         "reference_answer": "10 working days."},  # never retrieved
+        {**row("basic", "sick 3?", 0.0, 0.5, 0.5), "answer": "x", "diagnosis": "abstained"},  # stored wins
+    ])
+    tally = agreement(rows).tallies[0]
+    assert tally.misses == {"retrieval_miss": 1, "generation_miss": 1, "abstained": 1}
+    assert str(tally).endswith("wrong: 1 retrieval miss, 1 generation miss, 1 abstained")
+    assert agreement(rows).as_dict()["versions"][0]["misses"]["generation_miss"] == 1
