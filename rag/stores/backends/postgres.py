@@ -195,8 +195,9 @@ class PostgresStore:
         import numpy as np
         from llama_index.core.storage.docstore.utils import json_to_doc
 
-        entry = self.index_entry(spec)
-        if entry is None or self.require_manifest()["files"].get(document.name, {}).get("sha256") != document.sha256:
+        manifest = self.require_manifest()
+        entry = manifest["indexes"].get(spec.key)
+        if entry is None or manifest["files"].get(document.name, {}).get("sha256") != document.sha256:
             return None
         with self.pg.borrow() as connection:
             rows = connection.execute(f"SELECT node, embedding FROM {entry['table']} WHERE file = %s ORDER BY position",
