@@ -202,7 +202,8 @@ class RAG:
         e.g. ``["groundedness=0.7", "hit_rate@5=0.8"]``; the results' ``verdict`` says which version
         fell below. ``options`` go to :func:`rag.evaluation.run.evaluate`: ``at`` (retrieval cut-offs),
         ``cache``, ``workers``, ``screen`` (drop versions that retrieve significantly worse before
-        answering), ``app_name``, ``feedback_timeout``. A ``|`` in a retriever spec sweeps a parameter.
+        answering), ``early_stop`` (stop a version once it is clearly worse than the leader),
+        ``app_name``, ``feedback_timeout``. A ``|`` in a retriever spec sweeps a parameter.
         """
         from rag.evaluation.gate import gate_cutoffs, parse_thresholds
         from rag.evaluation.run import DEFAULT_AT, cutoffs, evaluate

@@ -111,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="first retrieve only, for every question with evidence pages (or those of QUESTIONS, "
                         "e.g. a generated test set), and drop the versions significantly worse than the best "
                         "by nDCG before any answer is written")
+    p.add_argument("--early-stop", action="store_true", help="interleave versions; stop one once clearly worse than the leader (sign test on key-fact correctness)")
     p.add_argument("--output", metavar="DIR", help="where to write CSV/JSON/PNG results")
     p.add_argument("--show-answers", action="store_true", help="print every answer with its sources and scores")
     p.add_argument("--json", action="store_true")
@@ -303,7 +304,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     results = _app(args).evaluate(args.questions, retrievers=args.retrievers, judge=args.judge, progress=not args.json,
                                   output_dir=args.output, limit=args.limit, grid=args.grid, fail_under=args.fail_under,
-                                  at=args.at, cache=not args.no_cache, workers=args.workers, screen=args.screen)
+                                  at=args.at, cache=not args.no_cache, workers=args.workers, screen=args.screen, early_stop=args.early_stop)
     show.evaluation(results, args.json, args.show_answers)
     if results.verdict is not None and not results.verdict.passed:
         return EXIT_GATE_FAILED

@@ -209,10 +209,14 @@ def evaluation(results: Any, as_json: bool, show_answers: bool) -> None:
 
 def _evaluation(results: Any, verdict: Any, summary: str | None, as_json: bool, show_answers: bool) -> None:
     dropped = [spec.name for spec in results.screening.dropped] if results.screening else []
+    stopping = results.early_stopping
+    stopped = [{"version": s.version, "after": s.after, "leader": s.leader, "worse": s.worse, "better": s.better,
+                "p_value": s.p_value} for s in stopping.stopped] if stopping is not None else []
     if as_json:
         print_json({"leaderboard": results.leaderboard.to_dict(orient="records"),
                     "failed": len(results.failed), "failure": summary, "best": results.best(),
                     "agreement": results.agreement().as_dict(), "cache": results.cache, "screened_out": dropped,
+                    "early_stopped": stopped,
                     "gate": None if verdict is None else {"passed": verdict.passed, "verdict": str(verdict)},
                     "paths": {k: str(v) for k, v in results.paths.items()}})
         return
@@ -228,6 +232,8 @@ def _evaluation(results: Any, verdict: Any, summary: str | None, as_json: bool, 
         print(f"cache: {results.cache}")
     if dropped:
         print("screened out before answering: " + ", ".join(dropped))
+    if stopping is not None:
+        print(stopping.summary())
     if verdict is not None:
         print(verdict)
 

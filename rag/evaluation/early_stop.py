@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
 
 ALPHA = 0.05
 FIRST_LOOK = 4
@@ -126,3 +126,18 @@ class EarlyStopping:
 def stopped_versions(stops: Iterable[Stop]) -> dict[str, int]:
     """version -> questions it answered before it was stopped."""
     return {s.version: s.after for s in stops}
+
+
+def rank_stopped_last(board: Any, stops: Iterable[Stop]) -> Any:
+    """The leaderboard with stopped versions after the others (their means are over fewer, earlier
+    questions, so they are not comparable with the rest), ranks renumbered, order otherwise kept."""
+    stopped = stopped_versions(stops)
+    if not stopped or board.empty:
+        return board
+    keep_attrs = dict(board.attrs)
+    order = sorted(range(len(board)), key=lambda i: board["version"].iloc[i] in stopped)
+    out = board.iloc[order].reset_index(drop=True)
+    out["rank"] = range(1, len(out) + 1)
+    out["stopped_after"] = [stopped.get(v) for v in out["version"]]
+    out.attrs.update(keep_attrs)
+    return out

@@ -98,11 +98,14 @@ def from_rows(rows: pd.DataFrame) -> pd.DataFrame:
 
     For each metric: the mean over the rows that have it (``<m>``), its 95% bootstrap interval
     (``<m>_lo``, ``<m>_hi``) and how many rows it is over (``<m>_n``). Failed rows are counted in
-    ``errors`` and never averaged in. ``vs_best``: this version minus the best one on the ranking
-    metric, paired over the same questions, with its interval and whether it is within noise.
+    ``errors`` and never averaged in. With a ``diagnosis`` column, ``retrieval_miss``,
+    ``generation_miss`` and ``abstained`` count the wrong answers by cause. ``vs_best``: this
+    version minus the best one on the ranking metric, paired over the same questions, with its
+    interval and whether it is within noise.
     """
     import pandas as pd
 
+    from rag.evaluation.diagnosis import miss_counts
     from rag.evaluation.stats import compare, summarize
 
     base = ["version", "retriever", "kind", "judge", "questions"]
@@ -122,6 +125,8 @@ def from_rows(rows: pd.DataFrame) -> pd.DataFrame:
             s = stats.loc[(version, metric)]
             entry.update({metric: s["mean"], f"{metric}_lo": s["lo"], f"{metric}_hi": s["hi"],
                           f"{metric}_n": int(s["n"])})
+        if "diagnosis" in group and group["diagnosis"].notna().any():  # wrong answers by cause
+            entry.update(miss_counts(group["diagnosis"].dropna()))
         out.append(entry)
     board = rank(pd.DataFrame(out))
     board = board.rename(columns=lambda c: c.replace("n_contexts", "contexts", 1) if c.startswith("n_contexts") else c)

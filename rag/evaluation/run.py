@@ -29,6 +29,7 @@ import pandas as pd
 from rag.errors import ConfigError, RagError
 from rag.evaluation import TRIAD
 from rag.evaluation.cache import CachedChat, EvaluationCache
+from rag.evaluation.diagnosis import diagnose
 from rag.evaluation.ranking import chart, display, from_rows, shown_columns, version_name
 from rag.evaluation.metrics import answer_correctness, cutoff_scores, retrieval_scores
 from rag.evaluation.questions import Question, as_questions
@@ -48,6 +49,7 @@ class EvaluationResults:
     cache: str = ""  # e.g. "answers 12 of 24 from cache; judgements 36 of 72 from cache"
     screening: Any = None  # rag.evaluation.screen.Screening when the run was screened
     verdict: Any = None  # rag.evaluation.gate's verdict when RAG.evaluate was given fail_under minimums
+    early_stopping: Any = None  # rag.evaluation.early_stop.EarlyStopping when the run stopped versions early
 
     def to_string(self, columns: Sequence[str] | None = None) -> str:
         """The leaderboard with 95% intervals; hit_rate/mrr without @ are at each version's own k."""
@@ -124,7 +126,7 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
              progress: bool = True, output_dir: str | Path | None = None, app_name: str = "rag",
              feedback_timeout: float = 600.0, limit: int | None = None,
              at: Sequence[int] = DEFAULT_AT, cache: bool = True, workers: int = 1,
-             screen: bool | str | Path | Sequence[Any] = False) -> EvaluationResults:
+             screen: bool | str | Path | Sequence[Any] = False, early_stop: bool = False) -> EvaluationResults:
     """Answer every question with every retriever version, recorded and judged by TruLens.
 
     Args:
@@ -148,6 +150,10 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
             whose contexts find the evidence pages significantly worse than the best; ``True``
             screens on all of ``questions`` (before ``limit``), a path or list on those questions.
             The screening is in ``results.screening`` (and printed to stderr with ``progress``).
+        early_stop: answer question by question with every version in turn, and stop a version
+            once a sign test on key-fact correctness says it is worse than the leader
+            (:mod:`rag.evaluation.early_stop`; needs reference answers). What was stopped and why
+            is in ``results.early_stopping`` (and printed with ``progress``); stopped versions rank last.
     """
     from rag.embedding import judge_embedder
     from rag.evaluation.judges import judge_label, make_judge
@@ -180,11 +186,23 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
     session = open_session(config)
 
     rows: list[dict[str, Any]] = []
+    stopping = None
+    if early_stop and not any(q.reference_answer or q.key_facts for q in items):
+        warnings.warn("early_stop needs reference answers or key facts to compare versions: every version "
+                      "answers every question.", stacklevel=2)
+        early_stop = False
     bar = _progress(len(specs) * len(items), progress)
     try:
+        runs = []
         for spec in specs:
-            rows.extend(_evaluate_version(app, spec, items, metrics, session, label, app_name, embed, bar,
-                                          feedback_timeout, at, store, workers))
+            runs.append(_VersionRun(app, spec, items, metrics, label, app_name, embed, bar, at, store, workers))
+            if not (early_stop and len(specs) > 1):
+                runs[-1].answer_all(items)
+                rows.extend(runs[-1].finish(session, feedback_timeout))
+        if early_stop and len(specs) > 1:
+            stopping = _interleaved(runs, items, bar)
+            for run in runs:
+                rows.extend(run.finish(session, feedback_timeout))
     finally:
         bar.close()
         if store is not None:
@@ -193,65 +211,97 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
     results = EvaluationResults(rows=frame, leaderboard=from_rows(frame),
                                 database_url=redact(database_url(config)), judge=label, at=at,
                                 cache=store.summary() if store is not None else "off", screening=screening)
+    if stopping is not None:
+        from rag.evaluation.early_stop import rank_stopped_last
+
+        results.early_stopping = stopping
+        results.leaderboard = rank_stopped_last(results.leaderboard, stopping.stopped)
+        if progress:
+            print(stopping.summary(), file=sys.stderr, flush=True)
     results.paths = write_outputs(results, _output_dir(config, output_dir))
     return results
 
 
-def _evaluate_version(app: Any, spec: Any, items: list[Question], metrics: list[Any], session: Any, label: str,
-                      app_name: str, embed: Any, bar: Any, feedback_timeout: float,
-                      at: Sequence[int], cache: EvaluationCache | None = None,
-                      workers: int = 1) -> list[dict[str, Any]]:
-    """Answer every question with one retriever version under a recorder, then collect the triad.
+class _VersionRun:
+    """One retriever version under TruLens recorders: answer questions (any order, any time), then collect the triad.
 
     The reference metrics computed here are stored in TruLens too, as feedback results of the
     same records (see :func:`reference_metrics`), so the database holds the whole leaderboard.
     """
-    from rag.evaluation.trulens.recording import attach_scores, make_recorder, reference_metrics, wait_for_feedback
 
-    config = app.config
-    settings = {"provider": config.llm_provider, "base_url": config.llm_base_url, "temperature": config.temperature,
-                "seed": config.seed,
-                "max_new_tokens": config.max_new_tokens, "context_window": config.context_window}
-    # With a cache, the engine answers through it (its own engine: the app's stays uncached).
-    engine = app.query_engine(spec, llm=None if cache is None else CachedChat(app.llm, cache, generator_label(config),
-                                                                             settings))
-    version = version_name(spec.name, generator_label(config), label)
-    computed: dict[str, dict[str, Any]] = {}  # question -> reference metrics, filled as answers come
-    stored = stored_columns(items, at)
-    metadata = {
-        "retriever": spec.name, "kind": spec.kind, "judge": label, "llm_provider": config.llm_provider,
-        "llm_model": generator_label(config), "embed_model": config.embed_model, "reranker": config.reranker,
-        "max_new_tokens": config.max_new_tokens, "temperature": config.temperature, "seed": config.seed}
-    # A TruLens recorder records one question at a time: one recorder per worker, same app version.
-    free: queue.Queue = queue.Queue()
-    for _ in range(workers):
-        free.put(make_recorder(engine, app_name, version, [*metrics, *reference_metrics(stored, computed)],
-                               metadata=metadata))
-    recorder = free.queue[0]
+    def __init__(self, app: Any, spec: Any, items: list[Question], metrics: list[Any], label: str, app_name: str,
+                 embed: Any, bar: Any, at: Sequence[int], cache: EvaluationCache | None = None, workers: int = 1):
+        from rag.evaluation.trulens.recording import make_recorder, reference_metrics
 
-    def answer(item: Question) -> dict[str, Any]:
-        bar.set_postfix_str(f"{spec.kind}: {item.question[:40]}")
-        mine = free.get()
+        config = app.config
+        settings = {"provider": config.llm_provider, "base_url": config.llm_base_url,
+                    "temperature": config.temperature, "seed": config.seed,
+                    "max_new_tokens": config.max_new_tokens, "context_window": config.context_window}
+        # With a cache, the engine answers through it (its own engine: the app's stays uncached).
+        llm = None if cache is None else CachedChat(app.llm, cache, generator_label(config), settings)
+        self.engine = app.query_engine(spec, llm=llm)
+        self.spec, self.label, self.embed, self.bar, self.at, self.workers = spec, label, embed, bar, at, workers
+        self.version = version_name(spec.name, generator_label(config), label)
+        self.rows: list[dict[str, Any]] = []
+        computed: dict[str, dict[str, Any]] = {}  # question -> reference metrics, filled as answers come
+        self.computed, self.stored = computed, stored_columns(items, at)
+        metadata = {
+            "retriever": spec.name, "kind": spec.kind, "judge": label, "llm_provider": config.llm_provider,
+            "llm_model": generator_label(config), "embed_model": config.embed_model, "reranker": config.reranker,
+            "max_new_tokens": config.max_new_tokens, "temperature": config.temperature, "seed": config.seed}
+        # A TruLens recorder records one question at a time: one recorder per worker, same app version.
+        self.free: queue.Queue = queue.Queue()
+        for _ in range(workers):
+            self.free.put(make_recorder(self.engine, app_name, self.version,
+                                        [*metrics, *reference_metrics(self.stored, computed)], metadata=metadata))
+        self.recorder = self.free.queue[0]
+
+    def answer(self, item: Question) -> dict[str, Any]:
+        self.bar.set_postfix_str(f"{self.spec.kind}: {item.question[:40]}")
+        mine = self.free.get()
         try:
-            row = _run_one(engine, mine, item, spec, version, label, embed, at)
+            row = _run_one(self.engine, mine, item, self.spec, self.version, self.label, self.embed, self.at)
         finally:
-            free.put(mine)
+            self.free.put(mine)
         if row["error"] is None:
-            computed[item.question] = {name: row.get(name) for name in stored}
-        bar.update(1)
+            self.computed[item.question] = {name: row.get(name) for name in self.stored}
+        self.bar.update(1)
         return row
 
-    if workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            rows = list(pool.map(answer, items))  # in question order
-    else:
-        rows = [answer(item) for item in items]
-    record_ids = [r["record_id"] for r in rows if r["record_id"]]
-    if record_ids:
-        bar.set_postfix_str(f"{spec.kind}: judging ({label})")
-        wait_for_feedback(recorder, record_ids, feedback_timeout)
-        attach_scores(session, rows)
-    return rows
+    def answer_all(self, items: list[Question]) -> None:
+        if self.workers > 1:
+            with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                self.rows.extend(pool.map(self.answer, items))  # in question order
+        else:
+            self.rows.extend(self.answer(item) for item in items)
+
+    def finish(self, session: Any, feedback_timeout: float) -> list[dict[str, Any]]:
+        """Wait for the triad of every answered question and put it in the rows."""
+        from rag.evaluation.trulens.recording import attach_scores, wait_for_feedback
+
+        record_ids = [r["record_id"] for r in self.rows if r["record_id"]]
+        if record_ids:
+            self.bar.set_postfix_str(f"{self.spec.kind}: judging ({self.label})")
+            wait_for_feedback(self.recorder, record_ids, feedback_timeout)
+            attach_scores(session, self.rows)
+        return self.rows
+
+
+def _interleaved(runs: list[_VersionRun], items: list[Question], bar: Any) -> Any:
+    """Question by question with every running version; a version clearly worse than the leader stops."""
+    from rag.evaluation.early_stop import EarlyStopping
+
+    stopping = EarlyStopping([run.version for run in runs], len(items))
+    by_version = {run.version: run for run in runs}
+    for item in items:
+        for version in stopping.running:
+            row = by_version[version].answer(item)
+            by_version[version].rows.append(row)
+            stopping.add(version, row["error"] is None and row.get("correctness") or 0.0)
+        for stop in stopping.check():
+            bar.total -= len(items) - stop.after  # its remaining questions will not be asked
+            bar.refresh()
+    return stopping
 
 
 ROW_COLUMNS = ["version", "retriever", "kind", "judge", "question", "reference_answer", "answer", "contexts",
@@ -259,7 +309,7 @@ ROW_COLUMNS = ["version", "retriever", "kind", "judge", "question", "reference_a
                "groundedness_reason", "answer_relevance", "answer_relevance_reason", "correctness",
                "correctness_reason", "token_recall", "token_f1", "answer_cosine", "hit_rate", "mrr", "ndcg",
                "latency_s", "retrieve_s", "rerank_s", "generate_s", "prompt_tokens", "completion_tokens", "tokens",
-               "record_id", "error"]
+               "record_id", "error", "diagnosis"]
 
 
 def row_columns(at: Sequence[int] = DEFAULT_AT) -> list[str]:
@@ -346,6 +396,7 @@ def _run_one(engine: Any, recorder: Any, item: Question, spec: Any, version: str
     except Exception as exc:  # keep the run going; the failure is in the row and the record
         warnings.warn(f"{spec.name}: question {item.question[:60]!r} failed: {exc}", stacklevel=3)
         row["error"] = f"{type(exc).__name__}: {exc}"
+        row["diagnosis"] = "failed"
         row["latency_s"] = time.perf_counter() - start
         return row
     wall = time.perf_counter() - start
@@ -372,6 +423,8 @@ def _run_one(engine: Any, recorder: Any, item: Question, spec: Any, version: str
         row.update(cutoff_scores(sources, item.evidence, at))
     row.update(answer_correctness(row["answer"], item.reference_answer, embed=embed, key_facts=item.key_facts,
                                   question=item.question))
+    row["diagnosis"] = diagnose(row["answer"], row["contexts"], item.reference_answer, row.get("correctness"),
+                                item.key_facts, item.question, row.get("hit_rate"))
     return row
 
 

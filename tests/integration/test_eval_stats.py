@@ -190,3 +190,49 @@ def test_screening_answers_only_the_versions_it_keeps(app, capsys, tmp_path):
     no_evidence.write_text("How many days of sick leave?\n")
     assert main([*common, "-r", "basic", "--screen", str(no_evidence)]) == 2
     assert "Screening needs questions with evidence pages" in capsys.readouterr().err
+
+
+def test_early_stopping_stops_the_version_that_keeps_losing(app, capsys, tmp_path):
+    """A fake model that answers right only when it sees more than one source: top_k=1 loses every question."""
+    from rag import RAG
+    from rag.cli import main
+    from rag.evaluation import evaluate
+
+    everything = {q.question: q.reference_answer for q in load_questions(SAMPLE)}
+
+    def needs_two_sources(body: dict) -> str:
+        prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
+        if "[2]" not in prompt:
+            return "I could not find it in the documents."
+        return next((a for q, a in everything.items() if q in prompt), "I don't know.")
+
+    with FakeOpenAIServer(needs_two_sources) as fake:
+        picky = RAG(app.config.replace(llm_base_url=fake.base_url))
+        versions = ["basic:top_k=4", "basic:top_k=1"]
+        results = evaluate(picky, SAMPLE, retrievers=versions, judge="lexical", progress=True, early_stop=True,
+                           output_dir=tmp_path / "api")
+        err = capsys.readouterr().err
+        stopping = results.early_stopping
+        assert [s.version for s in stopping.stopped] == [results.rows["version"].iloc[-1]]
+        stop = stopping.stopped[0]
+        assert stop.after == 8 and stop.worse == 8 and stop.better == 0  # the look after 8 of 12 questions
+        counts = results.rows.groupby("retriever").size().to_dict()
+        assert counts == {picky.spec("basic:top_k=4").name: 12, picky.spec("basic:top_k=1").name: 8}
+        stopped_after = results.leaderboard["stopped_after"]
+        assert stopped_after.isna().iloc[0] and stopped_after.iloc[1] == 8  # the stopped version ranks last
+        assert "stopped after 8 questions" in err and "worse than" in err
+        # Why the stopped version was wrong: it declined every time.
+        by_kind = results.rows.groupby("retriever")["diagnosis"].agg(set).to_dict()
+        assert by_kind == {picky.spec("basic:top_k=4").name: {"right"}, picky.spec("basic:top_k=1").name: {"abstained"}}
+        assert list(results.leaderboard["abstained"]) == [0, 8]
+        assert "wrong: 8 abstained" in results.agreement().to_string()
+        # What the stopped version answered is judged like the rest.
+        assert set(results.rows.loc[results.rows["retriever"].str.contains("top_k=1"), "groundedness"].notna()) == {True}
+
+        common = ["--storage-dir", str(app.config.storage_dir), "--llm-provider", "openai_like",
+                  "--llm-base-url", fake.base_url, "--llm-model", "fake", "eval", "-q", str(SAMPLE), "--judge",
+                  "lexical", "--output", str(tmp_path / "cli"), "--json", "-r", versions[0], "-r", versions[1],
+                  "--early-stop", "--limit", "4"]
+        assert main(common) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["early_stopped"] == []  # 4 questions: too few to stop anything
