@@ -251,6 +251,11 @@ def answers(rows: Any) -> None:
                                if isinstance(row.get(name), float) and row[name] == row[name])
             if scores:
                 print(f"   triad: {scores}")
+            for name in ("correctness", "citation_faithfulness"):
+                if row.get(f"{name}_reason"):
+                    print(f"   {name.replace('_', ' ')}: {row[f'{name}_reason']}")
+            if row.get("diagnosis") and row["diagnosis"] != "right":
+                print(f"   diagnosis: {row['diagnosis'].replace('_', ' ')}")
     print()
 
 

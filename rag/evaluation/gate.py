@@ -22,7 +22,7 @@ from rag.errors import ConfigError
 from rag.evaluation import TRIAD
 
 GATE_RE = re.compile(r"^\s*(?P<metric>[a-z_]+(?:@\d+)?)\s*=\s*(?P<value>[-+0-9.eE]+)\s*$")
-KNOWN = (*TRIAD, "triad", "correctness", "token_recall", "token_f1", "answer_cosine", "hit_rate", "mrr", "ndcg")
+KNOWN = (*TRIAD, "triad", "citation_faithfulness", "correctness", "token_recall", "token_f1", "answer_cosine", "hit_rate", "mrr", "ndcg")
 CUTOFF_RE = re.compile(r"^(hit_rate|ndcg)@(\d+)$")
 
 

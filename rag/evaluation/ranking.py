@@ -44,7 +44,7 @@ def rank(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-SCORE_METRICS = (*TRIAD, "triad", "correctness", "token_recall", "token_f1", "answer_cosine", "hit_rate", "mrr",
+SCORE_METRICS = (*TRIAD, "triad", "citation_faithfulness", "correctness", "token_recall", "token_f1", "answer_cosine", "hit_rate", "mrr",
                  "ndcg")
 COST_METRICS = ("n_contexts", "latency_s", "tokens")  # n_contexts: how many contexts the LLM got
 CUTOFF_RE = re.compile(r"^(hit_rate|mrr|ndcg)@(\d+)$")
@@ -175,7 +175,8 @@ def shown_columns(board: pd.DataFrame, first: Sequence[str] = ("rank", "retrieve
     own-k hit rate and MRR, latency, errors and vs_best."""
     matches = (CUTOFF_RE.match(str(c)) for c in board.columns)
     ks = sorted(int(m.group(2)) for m in matches if m and m.group(1) == "hit_rate")
-    return [*first, "contexts", *TRIAD, "triad", "correctness", *(f"hit_rate@{k}" for k in ks), "hit_rate", "mrr",
+    return [*first, "contexts", *TRIAD, "triad", "citation_faithfulness", "correctness",
+            *(f"hit_rate@{k}" for k in ks), "hit_rate", "mrr",
             "latency_s", "errors", "vs_best"]
 
 
@@ -191,7 +192,7 @@ def display_frame(board: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 # Terminal headers: short, two lines at most, so that a board of 12 columns fits 100 characters.
 SHORT = {"rank": "#", "context_relevance": "context\nrelev.", "groundedness": "ground-\nedness",
          "answer_relevance": "answer\nrelev.", "correctness": "correct-\nness", "hit_rate": "hit\nrate",
-         "mrr": "MRR", "latency_s": "latency\ns", "errors": "errors", "vs_best": "vs best", "questions": "ques-\ntions",
+         "mrr": "MRR", "citation_faithfulness": "cita-\ntions", "latency_s": "latency\ns", "errors": "errors", "vs_best": "vs best", "questions": "ques-\ntions",
          "contexts": "con-\ntexts", "records": "records"}
 TEXT_COLUMNS = ("retriever", "llm", "judge", "version", "kind")
 
@@ -247,10 +248,10 @@ def display(board: pd.DataFrame, columns: Sequence[str], width: int = 100) -> st
 
 
 def _drop_order(columns: Sequence[str]) -> list[str]:
-    """Columns a narrow board leaves out, first to last: counts, own-k MRR and hit rate, then the
-    cut-offs the user asked for, from the smallest k."""
+    """Columns a narrow board leaves out, first to last: counts, own-k MRR and hit rate, citation
+    faithfulness, then the cut-offs the user asked for, from the smallest k."""
     cutoffs = sorted((c for c in columns if CUTOFF_RE.match(c)), key=lambda c: int(CUTOFF_RE.match(c).group(2)))
-    return [*(c for c in ("contexts", "records", "mrr", "hit_rate") if c in columns), *cutoffs]
+    return [*(c for c in ("contexts", "records", "mrr", "hit_rate", "citation_faithfulness") if c in columns), *cutoffs]
 
 
 def _short_header(column: str) -> str:

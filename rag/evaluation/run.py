@@ -29,7 +29,9 @@ import pandas as pd
 from rag.errors import ConfigError, RagError
 from rag.evaluation import TRIAD
 from rag.evaluation.cache import CachedChat, EvaluationCache
+from rag.evaluation.citations import citation_faithfulness
 from rag.evaluation.diagnosis import diagnose
+from rag.evaluation.judges.lexical import LocalJudge
 from rag.evaluation.ranking import chart, display, from_rows, shown_columns, version_name
 from rag.evaluation.metrics import answer_correctness, cutoff_scores, retrieval_scores
 from rag.evaluation.questions import Question, as_questions
@@ -306,7 +308,8 @@ def _interleaved(runs: list[_VersionRun], items: list[Question], bar: Any) -> An
 
 ROW_COLUMNS = ["version", "retriever", "kind", "judge", "question", "reference_answer", "answer", "contexts",
                "n_contexts", "sources", "context_relevance", "context_relevance_reason", "groundedness",
-               "groundedness_reason", "answer_relevance", "answer_relevance_reason", "correctness",
+               "groundedness_reason", "answer_relevance", "answer_relevance_reason", "citation_faithfulness",
+               "citation_faithfulness_reason", "correctness",
                "correctness_reason", "token_recall", "token_f1", "answer_cosine", "hit_rate", "mrr", "ndcg",
                "latency_s", "retrieve_s", "rerank_s", "generate_s", "prompt_tokens", "completion_tokens", "tokens",
                "record_id", "error", "diagnosis"]
@@ -333,7 +336,7 @@ def cutoffs(at: Any) -> tuple[int, ...]:
 
 def stored_columns(items: Sequence[Question], at: Sequence[int]) -> list[str]:
     """The row columns recorded in TruLens beside the triad: what the question set can score."""
-    names = ["n_contexts"]
+    names = ["n_contexts", "citation_faithfulness"]
     if any(q.reference_answer or q.key_facts for q in items):
         names.append("correctness")
     if any(q.reference_answer for q in items):
@@ -423,6 +426,8 @@ def _run_one(engine: Any, recorder: Any, item: Question, spec: Any, version: str
         row.update(cutoff_scores(sources, item.evidence, at))
     row.update(answer_correctness(row["answer"], item.reference_answer, embed=embed, key_facts=item.key_facts,
                                   question=item.question))
+    row["citation_faithfulness"], row["citation_faithfulness_reason"] = citation_faithfulness(
+        row["answer"], row["contexts"], LocalJudge(embed), item.question)
     row["diagnosis"] = diagnose(row["answer"], row["contexts"], item.reference_answer, row.get("correctness"),
                                 item.key_facts, item.question, row.get("hit_rate"))
     return row

@@ -84,7 +84,9 @@ def test_leaderboard_has_intervals_and_paired_verdict(results):
     assert results.best().startswith(f"best: {board['retriever'].iloc[0]}")
     assert "<table" in results._repr_html_() and "hit_rate@1" in results._repr_html_()
     stats = results.stats
-    assert set(stats["metric"]) >= {"triad", "hit_rate@1", "n_contexts"} and (stats["n"] == len(QUESTIONS)).all()
+    assert set(stats["metric"]) >= {"triad", "hit_rate@1", "n_contexts"}
+    cited = stats["metric"] == "citation_faithfulness"  # the fake answers (the references) cite no source
+    assert (stats.loc[~cited, "n"] == len(QUESTIONS)).all() and (stats.loc[cited, "n"] == 0).all()
 
 
 def test_stored_leaderboard_is_the_same_table(app, results):
@@ -204,7 +206,7 @@ def test_early_stopping_stops_the_version_that_keeps_losing(app, capsys, tmp_pat
         prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
         if "[2]" not in prompt:
             return "I could not find it in the documents."
-        return next((a for q, a in everything.items() if q in prompt), "I don't know.")
+        return next((f"{a} [1]" for q, a in everything.items() if q in prompt), "I don't know.")
 
     with FakeOpenAIServer(needs_two_sources) as fake:
         picky = RAG(app.config.replace(llm_base_url=fake.base_url))
@@ -226,6 +228,10 @@ def test_early_stopping_stops_the_version_that_keeps_losing(app, capsys, tmp_pat
         assert by_kind == {picky.spec("basic:top_k=4").name: {"right"}, picky.spec("basic:top_k=1").name: {"abstained"}}
         assert list(results.leaderboard["abstained"]) == [0, 8]
         assert "wrong: 8 abstained" in results.agreement().to_string()
+        # Each cited answer's [1] is checked against source 1 (real embedder and word judge); abstentions cite nothing.
+        cites = results.rows.set_index("retriever")["citation_faithfulness_reason"]
+        assert cites[picky.spec("basic:top_k=4").name].str.match(r"[01] of 1 citing sentences supported").all()
+        assert (cites[picky.spec("basic:top_k=1").name] == "The answer cites no source.").all()
         # What the stopped version answered is judged like the rest.
         assert set(results.rows.loc[results.rows["retriever"].str.contains("top_k=1"), "groundedness"].notna()) == {True}
 
