@@ -6,9 +6,10 @@ One JSON object per line:
 - context_relevance: ``"question"``, ``"context"``
 - answer_relevance: ``"question"``, ``"answer"``
 
-plus an optional ``"label"`` (0 or 1; 1 = grounded / relevant). Scores come back in input order as
+plus an optional ``"label"`` (0 or 1; 1 = grounded / relevant); a line whose ``"metric"`` names
+another metric is passed over (``rag label --export`` writes every metric to one file). Scores come back in input order as
 ``{"score", "reason"}``; with labels, :func:`agreement` gives n, AUC, balanced accuracy and F1 at
-the judge's threshold, and items per second. ``bench/judges.py`` uses the same functions.
+the judge's threshold, Cohen's kappa with a bootstrap interval, and items per second. ``bench/judges.py`` uses the same functions.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def load_rows(path: str | Path, metric: str) -> list[JudgeRow]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}, line {n}: invalid JSON ({exc.msg} at column {exc.colno}).") from None
+        if isinstance(obj, dict) and obj.get("metric", metric) != metric:
+            continue  # a `rag label --export` file holds every metric: each line names its own
         rows.append(row_from_object(obj, metric, f"{path}, line {n}"))
     if not rows:
         raise InputError(f"{path}: no rows found.")
@@ -76,7 +79,7 @@ def row_from_object(obj: Any, metric: str, where: str) -> JudgeRow:
     label = obj.get("label")
     if label is not None and (isinstance(label, bool) or label not in (0, 1)):
         raise InputError(f"{where}: \"label\" must be 0 or 1, got {label!r}.")
-    extra = {k: v for k, v in obj.items() if k not in ("context", "contexts", first, second, "label")}
+    extra = {k: v for k, v in obj.items() if k not in ("context", "contexts", first, second, "label", "metric")}
     return JudgeRow(metric=metric, inputs=(a, b), label=label, extra=extra)
 
 
@@ -123,6 +126,26 @@ def f1(scores: np.ndarray, labels: np.ndarray, threshold: float) -> float:
     return 2 * tp / (pred.sum() + labels.sum()) if tp else 0.0
 
 
+def cohen_kappa(predicted: np.ndarray, labels: np.ndarray) -> float | None:
+    """Agreement of two yes/no raters beyond chance: 1 same everywhere, 0 as by chance; None when
+    chance alone agrees fully (both say one class only)."""
+    observed = float((predicted == labels).mean())
+    p_yes, l_yes = float(predicted.mean()), float(labels.mean())
+    by_chance = p_yes * l_yes + (1 - p_yes) * (1 - l_yes)
+    return None if by_chance >= 1 else (observed - by_chance) / (1 - by_chance)
+
+
+def kappa_interval(predicted: np.ndarray, labels: np.ndarray, draws: int = 2000, seed: int = 0
+                   ) -> tuple[float | None, float | None]:
+    """95% percentile bootstrap interval of :func:`cohen_kappa` (rows drawn with replacement)."""
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(labels), size=(draws, len(labels)))
+    values = [k for k in (cohen_kappa(predicted[i], labels[i]) for i in picks) if k is not None]
+    if not values:
+        return None, None
+    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+
+
 def best_balanced_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
     """The best any threshold reaches on these rows: optimistic, for reference only."""
     return max(balanced_accuracy(scores, labels, t) for t in np.unique(scores))
@@ -130,12 +153,15 @@ def best_balanced_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
 
 def agreement(scores: Iterable[float], labels: Iterable[int | None], threshold: float = 0.5,
               seconds: float | None = None) -> dict[str, Any] | None:
-    """n, AUC, bAcc, F1 (at ``threshold``), best bAcc and items/s over the labelled rows; None without both classes."""
+    """n, AUC, bAcc, F1 and Cohen's kappa with its interval (at ``threshold``), best bAcc and items/s
+    over the labelled rows; None without both classes."""
     pairs = [(s, l) for s, l in zip(scores, labels) if l is not None]
     s = np.asarray([p[0] for p in pairs], dtype=float)
     y = np.asarray([p[1] for p in pairs], dtype=bool)
     if not len(y) or y.all() or not y.any():
         return None
+    kappa_lo, kappa_hi = kappa_interval(s >= threshold, y)
     return {"n": len(y), "auc": auc(s, y), "balanced_accuracy": balanced_accuracy(s, y, threshold),
-            "f1": f1(s, y, threshold), "threshold": threshold, "best_balanced_accuracy": best_balanced_accuracy(s, y),
+            "f1": f1(s, y, threshold), "kappa": cohen_kappa(s >= threshold, y), "kappa_lo": kappa_lo,
+            "kappa_hi": kappa_hi, "threshold": threshold, "best_balanced_accuracy": best_balanced_accuracy(s, y),
             "items_per_s": (len(y) / seconds) if seconds else None}

@@ -6,8 +6,9 @@
 
 One small table of our own (``rag_labels``), made with SQLAlchemy on first use: TruLens's tables are
 never touched. ``rag serve`` writes a user's thumbs up/down here (metric ``answer``); a labelling
-command can write per-metric labels (``groundedness``, ``context_relevance``, ``answer_relevance``)
-to measure the judges' agreement with people.
+command (``rag label``, :mod:`rag.evaluation.labeling`) writes per-metric labels (``answer``
+correctness, ``groundedness``, ``context_relevance`` of one context, ``answer_relevance``) to measure
+the judges' agreement with people; its labels keep the run's record id and version (``retriever``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from rag.errors import InputError
 
 TABLE = "rag_labels"
 METRICS = ("answer", "groundedness", "context_relevance", "answer_relevance")
+PARTLY = "partly"  # comment of an answer label marked partly right: stored as 0 (not right), kept apart on export
 
 
 @dataclass
@@ -33,7 +35,7 @@ class Label:
     question: str
     answer: str = ""
     contexts: list[str] = field(default_factory=list)
-    retriever: str | None = None
+    retriever: str | None = None  # the version (or retriever) that answered
     record_id: str | None = None  # the answer's id where it came from (a completion id, a TruLens record)
     source: str = "feedback"  # who wrote it: feedback (rag serve), or a labelling tool
     annotator: str | None = None
@@ -77,9 +79,9 @@ class LabelStore:
         self._write = threading.Lock()  # SQLite takes one writer at a time: queue ours here, not in retries
 
     def add(self, label: Label) -> int:
-        """Store ``label`` (checked first); returns its id."""
+        """Store ``label`` (checked first); returns its id. ``created`` is kept when set (an import)."""
         label.check()
-        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        created = label.created or datetime.now(timezone.utc).isoformat(timespec="seconds")
         row = {"created": created, "source": label.source, "metric": label.metric, "value": int(label.value),
                "question": label.question, "answer": label.answer,
                "contexts": json.dumps(list(label.contexts), ensure_ascii=False), "retriever": label.retriever,
@@ -98,6 +100,12 @@ class LabelStore:
                 query = query.where(self._table.c[column] == wanted)
         with self._engine.connect() as connection:
             return [_label(row._mapping) for row in connection.execute(query)]
+
+    def delete(self, ids: list[int]) -> None:
+        """Remove the labels ``ids`` (an undo)."""
+        if ids:
+            with self._write, self._engine.begin() as connection:
+                connection.execute(self._table.delete().where(self._table.c.id.in_(ids)))
 
     def close(self) -> None:
         self._engine.dispose()
