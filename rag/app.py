@@ -142,16 +142,72 @@ class RAG:
         return _result(question, engine, response, str(response.response or ""))
 
     # ------------------------------------------------------------ evaluation
-    def leaderboard(self, app_name: str | None = None):
-        """Every evaluated version stored in the evaluation database, best first (a pandas DataFrame)."""
+    def leaderboard(self, app_name: str | None = None, rank_by: str | None = None):
+        """Every evaluated version stored in the evaluation database, best first (a pandas DataFrame).
+        With labels (``rag label``), ``labelled_correct`` is the share of each version's labelled
+        answers marked correct (over ``labelled_correct_n``); ``rank_by="labels"`` ranks by it."""
         from rag.evaluation import leaderboard
+        from rag.evaluation.labeling import rank_by_labels, with_labelled_correctness
 
+        self._check_storage()
+        board = leaderboard(self.config, app_name)
+        labels = self.labels().labels() if not board.empty else []
+        if labels:
+            from rag.evaluation.trulens.recording import stored_rows
+
+            board = with_labelled_correctness(board, stored_rows(self.config, app_name), labels)
+        if rank_by not in (None, "default", "labels"):
+            raise InputError(f"rank_by={rank_by!r}: use \"labels\" (your labelled correctness) or leave it out.")
+        return rank_by_labels(board) if rank_by == "labels" else board
+
+    def _check_storage(self) -> None:
         storage = Path(self.config.storage_dir)
         # A read never creates a folder (SQLite would make its file).
         if self.config.resolved_database_url.startswith("sqlite") and not storage.is_dir():
             raise InputError(f"No storage folder {storage.resolve()}: check --storage-dir / RAG_STORAGE_DIR, "
                              "or run `rag eval` first.")
-        return leaderboard(self.config, app_name)
+
+    # ------------------------------------------------------------ labels (rag label)
+    def labels(self):
+        """The label store (:class:`rag.evaluation.labels.LabelStore`) in the evaluation database."""
+        from rag.evaluation.labels import LabelStore
+
+        return LabelStore(self.config.resolved_database_url)
+
+    def label_session(self, run: str | Path | None = None, version: str | None = None, disagree: bool = False,
+                      sample: int | None = None, seed: int = 0, who: str | None = None):
+        """A :class:`rag.evaluation.labeling.LabelingSession` over a stored run's rows (the newest
+        by default), filtered; rows labelled before are passed over. ``.run`` is the rows file."""
+        from rag.evaluation.labeling import LabelingSession, run_rows, select_rows
+
+        self._check_storage()
+        path, rows = run_rows(self.config.storage_dir, run)
+        session = LabelingSession(select_rows(rows, version, disagree, sample, seed), self.labels(), who)
+        session.run = path
+        return session
+
+    def export_labels(self, path: str | Path) -> int:
+        """Write every stored label to ``path`` as JSONL in the `rag judge` format; returns how many."""
+        from rag.evaluation.labeling import export_labels
+
+        self._check_storage()
+        return export_labels(self.labels(), path)
+
+    def import_labels(self, path: str | Path, who: str | None = None) -> tuple[int, int]:
+        """Store the labels of a JSONL file; returns (added, already stored)."""
+        from rag.evaluation.labeling import import_labels
+
+        return import_labels(self.labels(), path, who)
+
+    def label_agreement(self, app_name: str | None = None):
+        """Each judge's agreement with the labels on the stored runs, per metric (a DataFrame: n,
+        balanced accuracy, AUC, Cohen's kappa and its interval); empty without labels."""
+        from rag.evaluation.labeling import label_agreement
+        from rag.evaluation.trulens.recording import stored_rows
+
+        self._check_storage()
+        labels = self.labels().labels()
+        return label_agreement(stored_rows(self.config, app_name) if labels else None, labels)
 
     def judge_file(self, metric: str, path: str | Path, judge: str | None = None, output: str | Path | None = None,
                    progress: bool = True) -> dict[str, Any]:
@@ -164,6 +220,8 @@ class RAG:
         from rag.evaluation.judge_file import agreement, load_rows, score_rows
         from rag.evaluation.judges import judge_label, make_judge
 
+        if path is None:
+            raise InputError(f"rag judge {metric} FILE: give the JSONL file to score.")
         rows = load_rows(path, metric)  # every line is checked before any model loads
         scorer = make_judge(self.config, judge)
         bar = progress_bar(None, progress, total=len(rows), desc="Judging", unit="row", leave=False)
@@ -178,6 +236,33 @@ class RAG:
         return {"judge": judge_label(self.config, judge), "metric": metric, "rows": len(rows), "seconds": seconds,
                 "scores": scored, "agreement": agreement([s["score"] for s in scored], [r.label for r in rows],
                                                          float(getattr(scorer, "threshold", 0.5)), seconds)}
+
+    def calibrate_judge(self, reset: bool = False, progress: bool = True, judge: Any = None) -> dict[str, Any]:
+        """Fit the probability judge to the stored labels (``rag label``, ``--import``) and keep the
+        calibration in the storage folder, where the judge uses it from then on; ``reset`` removes it.
+        Returns where it is, each fitted metric (n, threshold or weights, held-out agreement before and
+        after, cross-validated) and why other metrics were left as shipped. ``judge``: the
+        :class:`ProbabilityJudge` to measure the labelled rows with (default: the configured model)."""
+        from rag.evaluation import calibration
+        from rag.evaluation.judges.probability import COEFFICIENTS, FEATURES, ProbabilityJudge
+
+        path = calibration.path_in(self.config.storage_dir)
+        if reset:
+            return {"path": str(path), "removed": calibration.reset(self.config.storage_dir)}
+        self._check_storage()
+        labels = self.labels().labels()
+        judge = judge or ProbabilityJudge.from_config(self.config, model=self.config.local_judge_model)
+        bar = progress_bar(None, progress, total=len(labels), desc="Measuring labelled rows", unit="row", leave=False)
+        try:
+            on_row = None if bar is None else lambda done, total: bar.update(done - bar.n)
+            fitted, skipped = calibration.calibrate(judge, labels, COEFFICIENTS, FEATURES, progress=on_row)
+        finally:
+            if bar is not None:
+                bar.close()
+        if not fitted:
+            raise calibration.need_labels(skipped)
+        saved = calibration.save(self.config.storage_dir, self.config.local_judge_model, fitted)
+        return {"path": str(saved), "model": self.config.local_judge_model, "metrics": fitted, "skipped": skipped}
 
     def generate_questions(self, path: str | Path, n: int = 50, seed: int = 0, progress: bool = True):
         """Up to ``n`` checked questions about the PDFs under ``path``, written by the configured

@@ -12,8 +12,7 @@ from rag import cli_format as show
 # Exit codes (README, "Exit codes"): 0 done; 1 done, but some PDFs were skipped; 2 nothing done: bad
 # input, settings, model or server (one line on stderr says what to do); 3 evaluation done, but some
 # answers failed or were not scored; 4 evaluation done, but a --fail-under gate failed; 130 interrupted.
-EXIT_OK, EXIT_SKIPPED, EXIT_ERROR, EXIT_FAILED_ROWS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-EXIT_GATE_FAILED = 4
+EXIT_OK, EXIT_SKIPPED, EXIT_ERROR, EXIT_FAILED_ROWS, EXIT_GATE_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 
 def add_question_and_retriever(p: argparse.ArgumentParser, kinds: str) -> None:
@@ -38,10 +37,10 @@ def _parser() -> argparse.ArgumentParser:
                "example:\n  rag ingest data/ && rag query \"How many days of sick leave are paid?\"",
     )
     parser.add_argument("--version", action="version", version=f"rag-pdf {__version__}")
-    _global_options(parser, None, GENERATORS)
+    show.global_options(parser, None, GENERATORS)
     # The same options on every command, so they may follow it; SUPPRESS keeps a value given before.
     common = argparse.ArgumentParser(add_help=False)
-    _global_options(common, argparse.SUPPRESS, GENERATORS)
+    show.global_options(common, argparse.SUPPRESS, GENERATORS)
 
     def command(name: str, help: str, example: str, description: str | None = None, parent: Any = None):
         return (parent or sub).add_parser(
@@ -116,13 +115,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--show-answers", action="store_true", help="print every answer with its sources and scores")
     p.add_argument("--json", action="store_true")
 
-    p = command("judge", "score a JSONL file with a judge; with labels, measure agreement",
-                "rag judge groundedness bench/judge_sets/groundedness_adversarial.jsonl \\\n    --judge lexical -o scores.jsonl",
+    p = command("judge", "score a JSONL file with a judge; with labels, measure agreement; or calibrate it",
+                "rag judge groundedness bench/judge_sets/groundedness_adversarial.jsonl \\\n    --judge lexical -o scores.jsonl"
+                "\nrag judge calibrate",
                 "Score one metric of the RAG triad on your own rows. Lines: groundedness {\"context\" or "
                 "\"contexts\", \"answer\", \"label\"?}; context_relevance {\"question\", \"context\", \"label\"?}; "
-                "answer_relevance {\"question\", \"answer\", \"label\"?}. Label 1 = grounded / relevant.")
-    p.add_argument("metric", choices=["groundedness", "context_relevance", "answer_relevance"])
-    p.add_argument("file", help="JSONL, one object per line")
+                "answer_relevance {\"question\", \"answer\", \"label\"?}. Label 1 = grounded / relevant. `rag judge calibrate`: "
+                "fit the probability judge to your labels (`rag label`), report held-out agreement, keep it in the storage folder.")
+    p.add_argument("metric", choices=["groundedness", "context_relevance", "answer_relevance", "calibrate"])
+    p.add_argument("file", nargs="?", help="JSONL, one object per line")
+    p.add_argument("--reset", action="store_true", help="calibrate: remove the calibration")
     p.add_argument("--judge", choices=JUDGES.names(), help="default: config (local)")
     p.add_argument("--output", "-o", metavar="FILE", help="write one {\"score\", \"reason\"} per input line")
     p.add_argument("--json", action="store_true", help="print the agreement (or the scores) as JSON")
@@ -142,8 +144,22 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0, help="which passages are drawn (default 0)")
     q.add_argument("--json", action="store_true", help="print the report as JSON")
 
-    p = command("leaderboard", "compare the stored evaluation runs", "rag leaderboard\nrag leaderboard --json")
+    p = command("leaderboard", "compare the stored evaluation runs; with labels, the judges' agreement with them", "rag leaderboard\nrag leaderboard --rank-by labels")
+    p.add_argument("--rank-by", choices=["default", "labels"], default="default", help="labels: by the share of labelled answers marked correct")
     p.add_argument("--json", action="store_true")
+
+    p = command("label", "label a stored run's answers by hand, to measure the judges on",
+                "rag label --sample 20\nrag label --export labels.jsonl",
+                "Walk a stored run's rows (default: the newest run). Keys: c correct, w wrong, p partly; g grounded, "
+                "u not; per context r/i (n: no more); s skip, z undo, q quit; labelled rows are passed over next time.")
+    p.add_argument("--run", metavar="DIR", help="a results folder `rag eval` wrote (default: the newest)")
+    p.add_argument("--version", dest="only", metavar="NAME", help="only the rows of this version or retriever")
+    p.add_argument("--disagree", action="store_true", help="only rows where a judge disagrees with key-fact correctness")
+    p.add_argument("--sample", type=int, metavar="N", help="N rows drawn at random (with --seed, default 0)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--who", help="who labels (default: the OS user)")
+    p.add_argument("--export", metavar="FILE", help="write every stored label to FILE (JSONL, `rag judge` format)")
+    p.add_argument("--import", dest="import_from", metavar="FILE", help="store the labels of FILE (JSONL)")
 
     p = command("dashboard", "start the TruLens dashboard on 127.0.0.1", "rag dashboard --port 8502")
     p.add_argument("--port", type=int, default=8501)
@@ -194,22 +210,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="default 8000")
     return parser
-
-
-def _global_options(parser: argparse.ArgumentParser, default: Any, generators: Any) -> None:
-    group = parser.add_argument_group("global options")
-    group.add_argument("--config", metavar="FILE", default=default,
-                       help="TOML settings file (default: $RAG_CONFIG, else ./rag.toml if there)")
-    group.add_argument("--debug", action="store_true", default=default or False,
-                       help="show the full traceback of an unexpected error")
-    group.add_argument("--storage-dir", metavar="DIR", default=default,
-                       help="where indexes and results live (default: ./storage)")
-    group.add_argument("--llm-provider", choices=generators.names(), default=default,
-                       help="generator backend (default: local): " + show.choices_help(generators))
-    group.add_argument("--llm-model", metavar="NAME", default=default,
-                       help="catalogue name (`rag models list`), GGUF path, or the server's model name")
-    group.add_argument("--llm-base-url", metavar="URL", default=default,
-                       help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,8 +294,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.action == "pull":
         show.quiet_libraries()
-        for path in models.pull_models(config, args.names or None):
-            print(f"ready: {path}", file=sys.stderr if args.json else sys.stdout)
+        show.ready(models.pull_models(config, args.names or None), args.json)
     rows = models.list_models(config)
     show.print_json(rows) if args.json else show.models(rows)
     return EXIT_OK
@@ -312,6 +311,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
+    if args.metric == "calibrate":
+        show.calibrated(_app(args).calibrate_judge(reset=args.reset, progress=not args.json), args.json)
+        return EXIT_OK
     done = _app(args).judge_file(args.metric, args.file, judge=args.judge, output=args.output, progress=not args.json)
     show.judged(done, args.file, args.output, args.json)
     return EXIT_OK
@@ -319,29 +321,27 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
 def cmd_questions(args: argparse.Namespace) -> int:
     report = _app(args).generate_questions(args.path, n=args.n, seed=args.seed, progress=not args.json)
-    show.questions(report, report.write(args.output), args.json)
-    if not report.questions:
-        print("error: no question passed the checks: try a stronger generator (--llm-model) or another -n/--seed",
-              file=sys.stderr)
-        return EXIT_ERROR
-    return EXIT_OK
+    show.questions(report, report.write(args.output), args.json)  # with none kept, an error line on stderr
+    return EXIT_OK if report.questions else EXIT_ERROR
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    show.leaderboard(_app(args).leaderboard(), args.json)
+    app = _app(args)
+    show.leaderboard(app.leaderboard(rank_by=args.rank_by), args.json, app.label_agreement())
+    return EXIT_OK
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    app = _app(args)
+    if args.export or args.import_from:
+        show.labels_moved(app.export_labels(args.export) if args.export else app.import_labels(args.import_from, args.who), args.export or args.import_from)
+    else:
+        show.label_loop(app.label_session(args.run, args.only, args.disagree, args.sample, args.seed, args.who))
     return EXIT_OK
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from rag.config import mask_password
-    from rag.evaluation.trulens.dashboard import run_dashboard
-
-    config = _config(args)
-    database = mask_password(config.resolved_database_url)
-    code = run_dashboard(config, args.port, started=lambda url: print(
-        f"TruLens dashboard: {url}  (database {database}); Ctrl-C to stop.", flush=True))
-    print(f"The dashboard exited by itself (code {code}); see {Path(config.storage_dir) / 'dashboard.log'}.",
-          file=sys.stderr)
+    show.dashboard(_config(args), args.port)  # returns only when the dashboard exits by itself
     return EXIT_ERROR
 
 
@@ -349,9 +349,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.action == "init":
         config.write_template(args.output, force=args.force)
-        print(f"wrote {Path(args.output)}: every setting, commented out; uncomment what you change.")
-    else:
-        show.print_json(config.resolved()) if args.json else print(config.to_toml(), end="")
+    show.config(config, args.action, Path(args.output), args.json)
     return EXIT_OK
 
 
@@ -393,7 +391,7 @@ COMMANDS = {
     "ingest": cmd_ingest, "query": cmd_query, "retrieve": cmd_retrieve, "models": cmd_models,
     "eval": cmd_eval, "judge": cmd_judge, "leaderboard": cmd_leaderboard, "dashboard": cmd_dashboard, "config": cmd_config,
     "sources": cmd_sources, "reset": cmd_reset, "chat": cmd_chat, "store": cmd_store, "questions": cmd_questions,
-    "serve": cmd_serve,
+    "serve": cmd_serve, "label": cmd_label,
 }
 
 if __name__ == "__main__":

@@ -77,6 +77,23 @@ def choices_help(registry: Any) -> str:
     return "; ".join(f"{name}: {registry.help(name)}" for name in registry.names())
 
 
+def global_options(parser: argparse.ArgumentParser, default: Any, generators: Any) -> None:
+    """The options every command takes (before or after it)."""
+    group = parser.add_argument_group("global options")
+    group.add_argument("--config", metavar="FILE", default=default,
+                       help="TOML settings file (default: $RAG_CONFIG, else ./rag.toml if there)")
+    group.add_argument("--debug", action="store_true", default=default or False,
+                       help="show the full traceback of an unexpected error")
+    group.add_argument("--storage-dir", metavar="DIR", default=default,
+                       help="where indexes and results live (default: ./storage)")
+    group.add_argument("--llm-provider", choices=generators.names(), default=default,
+                       help="generator backend (default: local): " + choices_help(generators))
+    group.add_argument("--llm-model", metavar="NAME", default=default,
+                       help="catalogue name (`rag models list`), GGUF path, or the server's model name")
+    group.add_argument("--llm-base-url", metavar="URL", default=default,
+                       help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+
+
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
 
@@ -212,8 +229,10 @@ def _evaluation(results: Any, verdict: Any, summary: str | None, as_json: bool, 
     stopping = results.early_stopping
     stopped = [{"version": s.version, "after": s.after, "leader": s.leader, "worse": s.worse, "better": s.better,
                 "p_value": s.p_value} for s in stopping.stopped] if stopping is not None else []
+    labelled = results.label_agreement()
     if as_json:
         print_json({"leaderboard": results.leaderboard.to_dict(orient="records"),
+                    "label_agreement": labelled.to_dict(orient="records"),
                     "failed": len(results.failed), "failure": summary, "best": results.best(),
                     "agreement": results.agreement().as_dict(), "cache": results.cache, "screened_out": dropped,
                     "early_stopped": stopped,
@@ -226,6 +245,7 @@ def _evaluation(results: Any, verdict: Any, summary: str | None, as_json: bool, 
     if len(results.leaderboard) > 1:
         print(results.best())
     print(results.agreement().to_string())
+    label_agreement(labelled)
     for name, path in results.paths.items():
         print(f"{name}: {path}")
     if results.cache:
@@ -273,8 +293,10 @@ def judged(done: dict[str, Any], path: str, output: str | None, as_json: bool) -
               "show).", file=sys.stderr)
     else:
         print(f"judge {done['judge']}, {done['metric']}, {path}")
+        kappa = "-" if result["kappa"] is None else f"{result['kappa']:.2f} [{result['kappa_lo']:.2f}, {result['kappa_hi']:.2f}]"
         print(f"  n {result['n']}   AUC {result['auc']:.3f}   balanced accuracy {result['balanced_accuracy']:.3f} "
-              f"(threshold {result['threshold']:.2f})   F1 {result['f1']:.3f}   {result['items_per_s']:.1f} items/s")
+              f"(threshold {result['threshold']:.2f})   F1 {result['f1']:.3f}   kappa {kappa}   "
+              f"{result['items_per_s']:.1f} items/s")
         if output:
             print(f"  scores: {output}")
 
@@ -284,13 +306,43 @@ def questions(report: Any, path: Path, as_json: bool) -> None:
         print_json({"output": str(path), "kept": len(report.questions), "attempts": report.attempts,
                     "kept_by_type": dict(report.kept_by_type()), "dropped": dict(report.dropped),
                     "examples": report.examples})
-        return
-    print(f"{report.summary()}\nwrote {path}")
-    for reason, example in report.examples.items():
-        print(f"  dropped as {reason}, e.g.: {example.splitlines()[0][:120] if example else '(empty reply)'}")
+    else:
+        print(f"{report.summary()}\nwrote {path}")
+        for reason, example in report.examples.items():
+            print(f"  dropped as {reason}, e.g.: {example.splitlines()[0][:120] if example else '(empty reply)'}")
+    if not report.questions:
+        print("error: no question passed the checks: try a stronger generator (--llm-model) or another -n/--seed",
+              file=sys.stderr)
 
 
-def leaderboard(board: Any, as_json: bool) -> None:
+def ready(paths: Any, as_json: bool) -> None:
+    """Each model as `rag models pull` makes it ready (on stderr under --json: stdout is the JSON)."""
+    for path in paths:
+        print(f"ready: {path}", file=sys.stderr if as_json else sys.stdout)
+
+
+def config(settings: Any, action: str, output: Path, as_json: bool) -> None:
+    """`rag config`: the settings in effect, or what `rag config init` wrote."""
+    if action == "init":
+        print(f"wrote {output}: every setting, commented out; uncomment what you change.")
+    else:
+        print_json(settings.resolved()) if as_json else print(settings.to_toml(), end="")
+
+
+def dashboard(settings: Any, port: int) -> None:
+    """Run the TruLens dashboard, saying where it is; returns when it exits by itself (an error)."""
+    from rag.config import mask_password
+    from rag.evaluation.trulens.dashboard import run_dashboard
+
+    database = mask_password(settings.resolved_database_url)
+    code = run_dashboard(settings, port, started=lambda url: print(
+        f"TruLens dashboard: {url}  (database {database}); Ctrl-C to stop.", flush=True))
+    print(f"The dashboard exited by itself (code {code}); see {Path(settings.storage_dir) / 'dashboard.log'}.",
+          file=sys.stderr)
+
+
+def leaderboard(board: Any, as_json: bool, agreement: Any = None) -> None:
+    """The stored leaderboard; with labels, each version's labelled correctness and the judges' agreement."""
     if as_json:
         print_json(board.to_dict(orient="records"))
     elif board.empty:
@@ -298,7 +350,106 @@ def leaderboard(board: Any, as_json: bool) -> None:
     else:  # the same table as `rag eval` prints, from the stored records
         from rag.evaluation.ranking import display, shown_columns
 
-        print(display(board, shown_columns(board, first=("rank", "retriever", "llm", "judge", "questions", "records"))))
+        columns = shown_columns(board, first=("rank", "retriever", "llm", "judge", "questions", "records"))
+        if "labelled_correct" in board:  # as text: a share over n labels, no interval
+            board = board.assign(labels=[f"{v:.2f} of {n}" if n else "" for v, n in
+                                         zip(board["labelled_correct"], board["labelled_correct_n"])])
+            columns.insert(columns.index("correctness") + 1, "labels")
+        print(display(board, columns))
+        label_agreement(agreement)
+
+
+def label_agreement(agreement: Any) -> None:
+    """Each judge against the person's labels (``RAG.label_agreement``); nothing without labels."""
+    if agreement is None or agreement.empty:
+        return
+    number = lambda v: "-" if v is None or v != v else f"{v:.2f}"  # noqa: E731  (None or NaN: one class only)
+    print("Judges against your labels (yes at score >= 0.5; '-': the labels hold one class only):")
+    table(["judge", "metric", "n", "balanced accuracy", "AUC", "kappa [95% interval]"],
+          [[r.judge, r.metric, str(r.n), number(r.balanced_accuracy), number(r.auc),
+            f"{number(r.kappa)} [{number(r.kappa_lo)}, {number(r.kappa_hi)}]"] for r in agreement.itertuples()], wrap=0)
+
+
+def labels_moved(moved: Any, path: str) -> None:
+    """What `rag label --export` (a count) or `--import` (added, already stored) did."""
+    if isinstance(moved, tuple):
+        print(f"imported {moved[0]} label(s) from {path}; {moved[1]} were stored already")
+    else:
+        print(f"exported {moved} label(s) to {path} (JSONL; `rag judge METRIC {path}` reads the lines of METRIC)")
+
+
+def label_loop(session: Any) -> None:
+    """`rag label`: show each row, read one key at a time, until the rows end or the person quits."""
+    from rag.evaluation.labeling import HELP
+
+    print(f"run {session.run}: {session.position[1]} row(s) to label"
+          f"{f', {session.already_labelled} labelled before' if session.already_labelled else ''}.\nkeys: {HELP}")
+    keys, shown = _keys(), None
+    while not session.done:
+        if session.row is not shown:
+            shown = session.row
+            _label_row(shown, *session.position)
+        print(session.prompt(), flush=True)
+        print("  " + session.press(next(keys, "q")))  # input ended: quit (finished rows are stored)
+    print(f"labelled {session.labelled}, skipped {session.skipped} in this session; "
+          + ("run `rag label` again to resume." if session.quit else "no row left to label."))
+
+
+def _keys() -> Any:
+    """Single keys: at a terminal without Enter; from a pipe, each non-blank character."""
+    if sys.stdin.isatty():
+        import termios
+        import tty
+
+        saved = termios.tcgetattr(sys.stdin)
+        try:
+            tty.setcbreak(sys.stdin.fileno())
+            while True:
+                yield sys.stdin.read(1)
+        finally:
+            termios.tcsetattr(sys.stdin, termios.TCSADRAIN, saved)
+    for line in sys.stdin:
+        yield from (c for c in line if not c.isspace())
+
+
+def _label_row(row: dict[str, Any], number: int, total: int) -> None:
+    from rag.app import citations
+
+    contexts, sources = row.get("contexts") or [], row.get("sources") or []
+    cited, _ = citations(str(row.get("answer") or ""), len(contexts))
+    print(f"\n--- row {number} of {total} · {row.get('retriever') or row.get('version')}")
+    print(f"question: {row.get('question')}\nanswer: {row.get('answer')}")
+    for i, text in enumerate(contexts, start=1):
+        mark = "*" if i in cited else " "  # the contexts the answer cites
+        where = f" {sources[i - 1]}" if i <= len(sources) else ""
+        flat = " ".join(str(text).split())
+        print(f" {mark}[{i}]{where}: {flat[:400]}{'...' if len(flat) > 400 else ''}")
+    print(f"reference: {row.get('reference_answer') or '(none)'}")
+
+
+def calibrated(done: dict[str, Any], as_json: bool) -> None:
+    """What `rag judge calibrate` fitted, with its held-out agreement; or what --reset removed."""
+    if as_json:
+        print_json(done)
+    elif "removed" in done:
+        print(f"removed {done['path']}: the judge uses its shipped coefficients again" if done["removed"]
+              else f"no calibration at {done['path']}: nothing to remove")
+    else:
+        print(f"calibrated the probability judge ({done['model']}) on your labels: {done['path']}")
+        for metric, fit in done["metrics"].items():
+            what = "weights and bias" if fit["fitted"] == "weights" else f"the threshold (to {fit['threshold']:.2f})"
+            held = fit["held_out"]
+            print(f"  {metric}: {fit['n']} labels, fitted {what}; held out ({held['folds']}-fold cross-validation):\n"
+                  f"    shipped     {_agreement_text(held['before'])}\n    calibrated  {_agreement_text(held['after'])}")
+        for why in done["skipped"]:
+            print(f"  not calibrated: {why}")
+
+
+def _agreement_text(measured: dict[str, Any] | None) -> str:
+    if not measured:
+        return "(the labels hold one class only)"
+    kappa = "-" if measured["kappa"] is None else f"{measured['kappa']:.2f}"
+    return f"balanced accuracy {measured['balanced_accuracy']:.3f}   AUC {measured['auc']:.3f}   kappa {kappa}"
 
 
 def index_listing(manifest: dict[str, Any], storage_dir: Path, where: str, as_json: bool) -> None:

@@ -52,6 +52,7 @@ class EvaluationResults:
     screening: Any = None  # rag.evaluation.screen.Screening when the run was screened
     verdict: Any = None  # rag.evaluation.gate's verdict when RAG.evaluate was given fail_under minimums
     early_stopping: Any = None  # rag.evaluation.early_stop.EarlyStopping when the run stopped versions early
+    labels_url: str = field(default="", repr=False)  # the database's URL with its password: where labels are read
 
     def to_string(self, columns: Sequence[str] | None = None) -> str:
         """The leaderboard with 95% intervals; hit_rate/mrr without @ are at each version's own k."""
@@ -100,6 +101,15 @@ class EvaluationResults:
         from rag.evaluation.verdict import agreement
 
         return agreement(self.rows, right_at=right_at)
+
+    def label_agreement(self):
+        """Each judge's agreement with the labels (``rag label``) on these answers, per metric: n,
+        balanced accuracy, AUC, Cohen's kappa and its interval; empty when none is labelled. An
+        answer labelled in an earlier run counts when the same question got the same answer."""
+        from rag.evaluation.labeling import label_agreement
+        from rag.evaluation.labels import LabelStore
+
+        return label_agreement(self.rows, LabelStore(self.labels_url).labels() if self.labels_url else [])
 
     def gate(self, fail_under: dict[str, float] | Sequence[str]):
         """Check every version's mean against minimums, e.g. ``{"groundedness": 0.7, "hit_rate@5": 0.8}``."""
@@ -211,7 +221,8 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
             store.close()
     frame = pd.DataFrame(rows, columns=row_columns(at))
     results = EvaluationResults(rows=frame, leaderboard=from_rows(frame),
-                                database_url=redact(database_url(config)), judge=label, at=at,
+                                database_url=redact(database_url(config)), labels_url=database_url(config),
+                                judge=label, at=at,
                                 cache=store.summary() if store is not None else "off", screening=screening)
     if stopping is not None:
         from rag.evaluation.early_stop import rank_stopped_last

@@ -27,6 +27,8 @@ is judged, so that a prompt fits the 4096-token window.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import re
@@ -500,8 +502,27 @@ def resolve_model(name_or_path: str, cache_dir: Path, *, fetch: bool = True) -> 
 
 
 def _make(config: Any, embed: Any) -> Any:
-    return ProbabilityJudge.from_config(config, model=config.local_judge_model, embed=embed)
+    judge = ProbabilityJudge.from_config(config, model=config.local_judge_model, embed=embed)
+    calibrated = _calibrated(config)  # `rag judge calibrate` on this storage folder's labels
+    if calibrated is not None:
+        judge.coefficients = calibrated
+    return judge
+
+
+def _calibrated(config: Any) -> dict | None:
+    from rag.evaluation.calibration import coefficients
+
+    return coefficients(config.storage_dir, config.local_judge_model, COEFFICIENTS)
+
+
+def _label(config: Any) -> str:
+    """The judge's name in versions and cache keys: a calibration changes the scores, so it changes the name."""
+    calibrated = _calibrated(config)
+    if calibrated is None:
+        return f"probability:{config.local_judge_model}"
+    digest = hashlib.sha256(json.dumps(calibrated, sort_keys=True).encode()).hexdigest()[:8]
+    return f"probability:{config.local_judge_model}+calibrated:{digest}"
 
 
 PLUGIN = Judge(name="probability", help="local LLM P(yes) per claim + lexical + embedding, calibrated",
-               make=_make, label=lambda config: f"probability:{config.local_judge_model}", order=1)
+               make=_make, label=_label, order=1)
