@@ -251,6 +251,7 @@ class RAG:
             return {"path": str(path), "removed": calibration.reset(self.config.storage_dir)}
         self._check_storage()
         labels = self.labels().labels()
+        calibration.labels_by_metric(labels)  # too few labels: say so before the model loads
         judge = judge or ProbabilityJudge.from_config(self.config, model=self.config.local_judge_model)
         bar = progress_bar(None, progress, total=len(labels), desc="Measuring labelled rows", unit="row", leave=False)
         try:

@@ -154,19 +154,30 @@ def features_of(judge: Any, metric: str, label: Any) -> dict[str, Any]:
     return judge.answer_relevance_features(label.question, label.answer)
 
 
+def labels_by_metric(labels: Sequence[Any]) -> tuple[dict[str, list[Any]], list[str]]:
+    """The labels of each metric that has enough to calibrate, and why the others have not; raises
+    InputError when none has (before any model loads)."""
+    by_metric, skipped = {}, []
+    for metric in CALIBRATED_METRICS:
+        group = [l for l in labels if l.metric == metric]
+        why = check_labels(metric, np.asarray([l.value for l in group], dtype=bool))
+        if why:
+            skipped.append(why)
+        else:
+            by_metric[metric] = group
+    if not by_metric:
+        raise need_labels(skipped)
+    return by_metric, skipped
+
+
 def calibrate(judge: Any, labels: Sequence[Any], shipped: dict[str, dict[str, Any]], names: dict[str, Sequence[str]],
               progress: Callable[[int, int], None] | None = None) -> tuple[dict[str, Any], list[str]]:
     """Per metric with enough labels, the calibration (:func:`calibrate_metric`); and why the others
     were left at the shipped coefficients. ``names``: each metric's feature names, in weight order."""
-    by_metric = {m: [l for l in labels if l.metric == m] for m in CALIBRATED_METRICS}
+    by_metric, skipped = labels_by_metric(labels)
     total, done = sum(len(v) for v in by_metric.values()), 0
-    fitted, skipped = {}, []
+    fitted = {}
     for metric, group in by_metric.items():
-        why = check_labels(metric, np.asarray([l.value for l in group], dtype=bool))
-        if why:
-            skipped.append(why)
-            done += len(group)
-            continue
         rows, fixed = [], []
         for label in group:
             f = features_of(judge, metric, label)

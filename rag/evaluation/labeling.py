@@ -348,11 +348,13 @@ def label_agreement(rows: Any, labels: Sequence[Label]) -> Any:
     columns = ["judge", "metric", "n", "balanced_accuracy", "auc", "kappa", "kappa_lo", "kappa_hi"]
     by_row = row_labels(labels)
     pairs: dict[tuple[str, str], list[tuple[float, int]]] = {}
-    for _, row in (rows.iterrows() if rows is not None and not rows.empty else []):
+    rows = rows if rows is not None else pd.DataFrame()
+    numeric = {column: pd.to_numeric(rows[column], errors="coerce") for column, _ in MEASURED if column in rows}
+    for index, row in rows.iterrows():
         given = _labels_of(row, by_row)
         for column, metric in MEASURED:
-            score = _number(row.get(column))
-            if metric in given and score is not None:
+            score = numeric[column][index] if column in numeric else float("nan")
+            if metric in given and not np.isnan(score):
                 judge = "key facts" if column == "correctness" else str(row.get("judge") or "?")
                 pairs.setdefault((judge, column), []).append((score, given[metric]))
     out = []
@@ -372,14 +374,6 @@ def labelled_correctness(rows: Any, labels: Sequence[Label]) -> dict[str, tuple[
         if "answer" in given:
             counts.setdefault(str(row.get("version")), []).append(given["answer"])
     return {version: (float(np.mean(values)), len(values)) for version, values in counts.items()}
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if np.isnan(number) else number
 
 
 def with_labelled_correctness(board: Any, rows: Any, labels: Sequence[Label]) -> Any:

@@ -135,3 +135,13 @@ def test_label_errors_are_one_line(run, monkeypatch, capsys, tmp_path):
     bad.write_text('{"metric": "vibes", "question": "q", "label": 1}\n')
     code, out = rag(app, monkeypatch, capsys, "label", "--import", str(bad))
     assert code == 2 and "bad.jsonl, line 1" in out and "metric" in out
+
+
+def test_judge_calibrate_needs_enough_labels_and_reset_says_what_it_did(run, monkeypatch, capsys):
+    app, _ = run
+    code, out = rag(app, monkeypatch, capsys, "judge", "calibrate")  # at most 8 labels per metric here
+    assert code == 2 and out.startswith("error: Nothing to calibrate: groundedness:") and "`rag label`" in out
+    code, out = rag(app, monkeypatch, capsys, "judge", "calibrate", "--reset")
+    assert code == 0 and "no calibration at" in out and "judge_calibration.json" in out
+    code, out = rag(app, monkeypatch, capsys, "judge", "groundedness")
+    assert code == 2 and "give the JSONL file" in out

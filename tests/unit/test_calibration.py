@@ -151,3 +151,30 @@ def test_rag_calibrate_judge_fits_the_stored_labels_keeps_them_and_resets(tmp_pa
     assert stored["metrics"]["answer_relevance"]["fitted"] == "weights" and stored["n"] == 45
     assert app.calibrate_judge(reset=True) == {"path": done["path"], "removed": True}
     assert not Path(done["path"]).exists()
+
+
+def test_calibration_of_the_real_probability_judge_on_its_own_features(tmp_path):
+    """The probability judge (fake engine: P(yes) chosen per passage) measured on 12 context labels:
+    P(yes) 0.6 on every passage, but only the passages with "opens" are relevant. The shipped
+    coefficients pass them all; the calibrated threshold separates them, and the judge built with
+    the stored calibration says so."""
+    from test_probability_judge import FakeEngine, fake_embed
+
+    from rag.evaluation.judges.probability import FEATURES, ProbabilityJudge
+
+    judge = ProbabilityJudge(FakeEngine(default=0.6), fake_embed)
+    question = "When does the Norfield library open on weekdays?"
+    relevant = [f"The Norfield library opens at {h} am on weekdays, says notice {n}." for n, h in enumerate(range(7, 13))]
+    other = [f"The Norfield museum holds {n} paintings from the {n}th century." for n in range(6)]
+    labels = [Label(metric="context_relevance", value=1, question=question, contexts=[c]) for c in relevant]
+    labels += [Label(metric="context_relevance", value=0, question=question, contexts=[c]) for c in other]
+    fitted, skipped = calibration.calibrate(judge, labels, COEFFICIENTS, FEATURES)
+    report = fitted["context_relevance"]
+    assert report["fitted"] == "threshold" and report["n"] == 12 and len(skipped) == 2
+    assert report["held_out"]["after"]["balanced_accuracy"] >= report["held_out"]["before"]["balanced_accuracy"]
+    calibration.save(tmp_path, "m", fitted)
+    calibrated = ProbabilityJudge(FakeEngine(default=0.6), fake_embed,
+                                  coefficients=calibration.coefficients(tmp_path, "m", COEFFICIENTS))
+    decide = lambda j, c: j.context_relevance(question, c)[0] >= 0.5  # noqa: E731
+    assert decide(judge, other[0]) == decide(judge, relevant[0])  # shipped: the same verdict for both
+    assert decide(calibrated, relevant[0]) and not decide(calibrated, other[0])
