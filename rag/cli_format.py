@@ -401,13 +401,19 @@ def _keys() -> Any:
         import termios
         import tty
 
-        saved = termios.tcgetattr(sys.stdin)
+        import os
+
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
         try:
-            tty.setcbreak(sys.stdin.fileno())
-            while True:
-                yield sys.stdin.read(1)
+            tty.setcbreak(fd)
+            while True:  # the descriptor, not sys.stdin: its buffer waits for more than one key
+                key = os.read(fd, 1)
+                if not key:
+                    return
+                yield key.decode(errors="replace")
         finally:
-            termios.tcsetattr(sys.stdin, termios.TCSADRAIN, saved)
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
     for line in sys.stdin:
         yield from (c for c in line if not c.isspace())
 

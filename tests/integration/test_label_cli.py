@@ -145,3 +145,47 @@ def test_judge_calibrate_needs_enough_labels_and_reset_says_what_it_did(run, mon
     assert code == 0 and "no calibration at" in out and "judge_calibration.json" in out
     code, out = rag(app, monkeypatch, capsys, "judge", "groundedness")
     assert code == 2 and "give the JSONL file" in out
+
+
+def test_label_at_a_terminal_takes_single_keys_without_enter(run, tmp_path):
+    """A pseudo-terminal: keys are read one by one in cbreak mode, no Enter; q restores the terminal."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    app, results = run
+    one = app.spec("basic:top_k=1").name
+    database = f"sqlite:///{tmp_path / 'terminal.sqlite'}"
+    parent, child = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "--storage-dir", str(app.config.storage_dir), "label", "--run",
+         str(results.paths["dir"]), "--version", one, "--who", "terminal"],
+        stdin=child, stdout=child, stderr=child, env={**os.environ, "RAG_DATABASE_URL": database}, close_fds=True)
+    os.close(child)
+    seen = b""
+
+    def read_until(text: str, timeout: float = 120) -> None:
+        nonlocal seen
+        while text.encode() not in seen:
+            ready, _, _ = select.select([parent], [], [], timeout)
+            assert ready, f"no {text!r} on the terminal; it shows: {seen.decode(errors='replace')[-600:]}"
+            seen += os.read(parent, 65536)
+
+    try:
+        read_until("answer: c correct")
+        for key, then in (("c", "grounded in the contexts?"), ("g", "context 1 relevant?"), ("r", "row 2 of 4"),
+                          ("q", "labelled 1, skipped 0")):
+            os.write(parent, key.encode())  # no newline: cbreak mode hands each key over at once
+            read_until(then)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(parent)
+    from rag.evaluation.labels import LabelStore
+
+    stored = LabelStore(database).labels()
+    assert [(l.metric, l.value, l.annotator) for l in stored] == [
+        ("answer", 1, "terminal"), ("groundedness", 1, "terminal"), ("context_relevance", 1, "terminal")]
