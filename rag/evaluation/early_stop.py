@@ -38,7 +38,8 @@ class Stop:
     threshold: float  # the level this look had (alpha split over looks and pairs)
 
     def __str__(self) -> str:
-        return (f"{self.version}: stopped after {self.after} questions, worse than {self.leader} on {self.worse} "
+        return (f"{_short(self.version)}: stopped after {self.after} questions, worse than {_short(self.leader)} "
+                f"on {self.worse} "
                 f"of {self.worse + self.better} questions where they differ (sign test p={self.p_value:.4f} "
                 f"<= {self.threshold:.4f}, the level left after correcting for every look and pair)")
 
@@ -119,8 +120,14 @@ class EarlyStopping:
         lines += [f"  {stop}" for stop in self.stopped] or ["  no version stopped"]
         running = self.running
         if len(running) > 1:
-            lines.append(f"  not stopped, no version clearly worse than the leader: {', '.join(running)}")
+            lines.append("  not stopped, no version clearly worse than the leader: "
+                         + ", ".join(_short(v) for v in running))
         return "\n".join(lines)
+
+
+def _short(version: str) -> str:
+    """The retriever part of a version name (the generator and judge are the same for every version of a run)."""
+    return version.split(" llm=")[0]
 
 
 def stopped_versions(stops: Iterable[Stop]) -> dict[str, int]:
