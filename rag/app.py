@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Callable
 
@@ -151,7 +152,7 @@ class RAG:
 
         self._check_storage()
         board = leaderboard(self.config, app_name)
-        labels = self.labels().labels() if not board.empty else []
+        labels = self.stored_labels() if not board.empty else []
         if labels:
             from rag.evaluation.trulens.recording import stored_rows
 
@@ -174,6 +175,11 @@ class RAG:
 
         return LabelStore(self.config.resolved_database_url)
 
+    def stored_labels(self) -> list[Any]:
+        """Every stored label, oldest first (the connection is closed after the read)."""
+        with closing(self.labels()) as store:
+            return store.labels()
+
     def label_session(self, run: str | Path | None = None, version: str | None = None, disagree: bool = False,
                       sample: int | None = None, seed: int = 0, who: str | None = None):
         """A :class:`rag.evaluation.labeling.LabelingSession` over a stored run's rows (the newest
@@ -191,13 +197,15 @@ class RAG:
         from rag.evaluation.labeling import export_labels
 
         self._check_storage()
-        return export_labels(self.labels(), path)
+        with closing(self.labels()) as store:
+            return export_labels(store, path)
 
     def import_labels(self, path: str | Path, who: str | None = None) -> tuple[int, int]:
         """Store the labels of a JSONL file; returns (added, already stored)."""
         from rag.evaluation.labeling import import_labels
 
-        return import_labels(self.labels(), path, who)
+        with closing(self.labels()) as store:
+            return import_labels(store, path, who)
 
     def label_agreement(self, app_name: str | None = None):
         """Each judge's agreement with the labels on the stored runs, per metric (a DataFrame: n,
@@ -206,7 +214,7 @@ class RAG:
         from rag.evaluation.trulens.recording import stored_rows
 
         self._check_storage()
-        labels = self.labels().labels()
+        labels = self.stored_labels()
         return label_agreement(stored_rows(self.config, app_name) if labels else None, labels)
 
     def judge_file(self, metric: str, path: str | Path, judge: str | None = None, output: str | Path | None = None,
@@ -250,7 +258,7 @@ class RAG:
         if reset:
             return {"path": str(path), "removed": calibration.reset(self.config.storage_dir)}
         self._check_storage()
-        labels = self.labels().labels()
+        labels = self.stored_labels()
         calibration.labels_by_metric(labels)  # too few labels: say so before the model loads
         judge = judge or ProbabilityJudge.from_config(self.config, model=self.config.local_judge_model)
         bar = progress_bar(None, progress, total=len(labels), desc="Measuring labelled rows", unit="row", leave=False)

@@ -106,10 +106,15 @@ class EvaluationResults:
         """Each judge's agreement with the labels (``rag label``) on these answers, per metric: n,
         balanced accuracy, AUC, Cohen's kappa and its interval; empty when none is labelled. An
         answer labelled in an earlier run counts when the same question got the same answer."""
+        from contextlib import closing
+
         from rag.evaluation.labeling import label_agreement
         from rag.evaluation.labels import LabelStore
 
-        return label_agreement(self.rows, LabelStore(self.labels_url).labels() if self.labels_url else [])
+        if not self.labels_url:
+            return label_agreement(self.rows, [])
+        with closing(LabelStore(self.labels_url)) as store:
+            return label_agreement(self.rows, store.labels())
 
     def gate(self, fail_under: dict[str, float] | Sequence[str]):
         """Check every version's mean against minimums, e.g. ``{"groundedness": 0.7, "hit_rate@5": 0.8}``."""
