@@ -122,7 +122,7 @@ def check_labels(metric: str, labels: np.ndarray) -> str | None:
     yes = int(labels.sum())
     if len(labels) < MIN_LABELS or min(yes, len(labels) - yes) < MIN_PER_CLASS:
         return (f"{metric}: {len(labels)} label(s), {yes} yes: need at least {MIN_LABELS} with {MIN_PER_CLASS} of "
-                "each class (label more rows with `rag label`)")
+                "each class (label more rows with `rag label`, or import some with `rag label --import FILE`)")
     return None
 
 
