@@ -28,6 +28,8 @@ from rag.evaluation.judges.probability import ATTRIBUTION, is_citation_only
 
 MARKER = re.compile(r"\[(\d+(?:\s*[,;-]\s*\d+)*)\]")
 MIN_CLAIM_WORDS = 3
+# A quotation introduced by a colon ('..., which states: "..."'), at least five words long.
+QUOTED = re.compile(r':\s*["\u201c]((?:\S+\s+){4,}[^"\u201d]*?)["\u201d]')
 SUPPORTED_AT = 0.5
 
 
@@ -44,8 +46,11 @@ def cited_sentences(answer: str) -> list[CitedSentence]:
         if is_refusal(sentence):
             continue
         numbers = _numbers(sentence)
-        text = re.sub(r"\s+([.,;:!?])", r"\1", ATTRIBUTION.sub("", MARKER.sub("", sentence))).strip()
-        if is_citation_only(sentence) or len(re.findall(r"\w+", text)) < MIN_CLAIM_WORDS:
+        text = re.sub(r"\s+([.,;:!?])", r"\1", MARKER.sub("", ATTRIBUTION.sub("", sentence))).strip()
+        quoted = QUOTED.search(text)
+        if quoted:  # 'It states: "Passwords must ..."': the quote is the claim, the lead-in only points
+            text = quoted.group(1).strip()
+        elif is_citation_only(sentence) or len(re.findall(r"\w+", text)) < MIN_CLAIM_WORDS:
             if out and numbers:  # "This is stated in [1]." or a bare "[2]": the sentence before cites it
                 out[-1].cited = list(dict.fromkeys([*out[-1].cited, *numbers]))
             continue

@@ -65,3 +65,12 @@ def test_which_sentences_cite_what():
     found = cited_sentences("Ten days of sick leave [1, 2]. Passwords need 14 characters [1-3]. [4] Unrelated.")
     assert [(s.text, s.cited) for s in found] == [("Ten days of sick leave.", [1, 2]),
                                                  ("Passwords need 14 characters.", [1, 2, 3, 4])]
+
+
+def test_attribution_and_quotes_are_not_part_of_the_claim(judge):
+    value, reason = score("According to [1], full-time employees get 10 working days of paid sick leave.", judge)
+    assert value == 1.0, reason
+    quoted = ('This can be found in the security section of the handbook, which states: '
+              '"Passwords must be at least 14 characters long." [2]')
+    assert [s.text for s in cited_sentences(quoted)] == ["Passwords must be at least 14 characters long."]
+    assert score(quoted, judge)[0] == 1.0
