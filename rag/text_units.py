@@ -15,6 +15,12 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 _LIST_NUMBER = re.compile(r"(?:^|(?<=[.:;!?])\s)((?:\d{1,2}(?:\.\d{1,2})*|[a-z])[.)])$")
 
 
+def shorten(text: str, width: int) -> str:
+    """``text`` on one line, cut to ``width`` characters with "..." (for reasons and messages)."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def split_units(text: str) -> list[str]:
     """Table rows (one a line) and prose sentences (lines joined, then split at sentence ends)."""
     return [unit for paragraph in split_paragraphs(text) for unit in paragraph]

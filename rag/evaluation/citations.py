@@ -25,6 +25,7 @@ from typing import Any, Sequence
 from rag.evaluation.evidence import EvidenceFinder
 from rag.evaluation.judges.lexical import is_refusal, sentences
 from rag.evaluation.judges.probability import ATTRIBUTION, is_citation_only
+from rag.text_units import shorten
 
 MARKER = re.compile(r"\[(\d+(?:\s*[,;-]\s*\d+)*)\]")
 MIN_CLAIM_WORDS = 3
@@ -64,21 +65,26 @@ def citation_faithfulness(answer: str, contexts: Sequence[str], judge: Any,
     cited = cited_sentences(answer)
     if not cited:
         return None, "The answer cites no source."
+    finders: dict[tuple[int, ...], EvidenceFinder] = {}  # each set of sources embedded once per answer
+
+    def supports(numbers: tuple[int, ...], text: str) -> bool:
+        if numbers not in finders:
+            finders[numbers] = EvidenceFinder([contexts[n - 1] for n in numbers], judge.embed)
+        return _supports(finders[numbers], text, judge, question)
+
     supported, problems = 0, []
     for sentence in cited:
         missing = [n for n in sentence.cited if not 1 <= n <= len(contexts)]
         if missing:
             problems.append(f"[{missing[0]}] cites no source (the answer had {len(contexts)})")
             continue
-        sources = [contexts[n - 1] for n in sentence.cited]
-        if _supports(sources, sentence.text, judge, question):
+        if supports(tuple(sentence.cited), sentence.text):
             supported += 1
             continue
         cites = "".join(f"[{n}]" for n in sentence.cited)
-        others = [i + 1 for i, c in enumerate(contexts) if i + 1 not in sentence.cited
-                  and _supports([c], sentence.text, judge, question)]
+        others = [n for n in range(1, len(contexts) + 1) if n not in sentence.cited and supports((n,), sentence.text)]
         where = f"source [{others[0]}] does" if others else "no source does"
-        problems.append(f'{cites} does not support "{_short(sentence.text)}" ({where})')
+        problems.append(f'{cites} does not support "{shorten(sentence.text, 80)}" ({where})')
     score = supported / len(cited)
     reason = f"{supported} of {len(cited)} citing sentences supported by the sources they cite"
     if problems:
@@ -86,10 +92,10 @@ def citation_faithfulness(answer: str, contexts: Sequence[str], judge: Any,
     return score, reason
 
 
-def _supports(sources: Sequence[str], sentence: str, judge: Any, question: str | None) -> bool:
-    """The sentence's evidence in these sources (their few most similar sentences or table rows)
-    holds its words, and nothing there disagrees with its numbers, names, negation or table cells."""
-    found = EvidenceFinder(list(sources), judge.embed).find(sentence, question)
+def _supports(finder: EvidenceFinder, sentence: str, judge: Any, question: str | None) -> bool:
+    """The sentence's evidence in the finder's sources (their few most similar sentences or table
+    rows) holds its words, and nothing there disagrees with its numbers, names, negation or table cells."""
+    found = finder.find(sentence, question)
     if found.contradicted or found.absent or found.absent_names or found.negation_differs:
         return False
     words, _ = judge.groundedness([found.text, question or ""], sentence)
@@ -106,8 +112,3 @@ def _numbers(sentence: str) -> list[int]:
             else:
                 found.append(int(part))
     return list(dict.fromkeys(found))
-
-
-def _short(text: str, width: int = 80) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3] + "..."

@@ -127,7 +127,9 @@ class EarlyStopping:
 
 def _short(version: str) -> str:
     """The retriever part of a version name (the generator and judge are the same for every version of a run)."""
-    return version.split(" llm=")[0]
+    from rag.evaluation.ranking import parse_version
+
+    return parse_version(version)["retriever"]
 
 
 def stopped_versions(stops: Iterable[Stop]) -> dict[str, int]:

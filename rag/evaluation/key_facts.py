@@ -54,6 +54,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
+from rag.text_units import shorten
+
 CAP = 0.3
 
 STOPWORDS = frozenset("""
@@ -899,10 +901,10 @@ def key_fact_correctness(answer: str | None, reference: str | None, key_facts: S
     problems = contradicted + [str(c) for c in checks if c.status == "missing"]  # a wrong fact first
     if not problems:
         shown = ", ".join(f'"{c.fact.text}"' for c in checks)
-        return KeyFactResult(1.0, _short(f"{found} of {len(checks)} key facts found: {shown}"), checks, details)
+        return KeyFactResult(1.0, shorten(f"{found} of {len(checks)} key facts found: {shown}", 160), checks, details)
     more = len(problems) - 1
     reason = problems[0] + (f" (+{more} more)" if more else "") + f"; {found} of {len(checks)} key facts found"
-    return KeyFactResult(min(found / len(checks), CAP), _short(reason), checks, details)
+    return KeyFactResult(min(found / len(checks), CAP), shorten(reason, 160), checks, details)
 
 
 def _one_of_each_apposition(checks: list[FactCheck], reference: str) -> list[FactCheck]:
@@ -922,8 +924,3 @@ def _one_of_each_apposition(checks: list[FactCheck], reference: str) -> list[Fac
             elif b.status == "found" and a.status == "missing":
                 out[i] = FactCheck(a.fact, "found")
     return out
-
-
-def _short(text: str, width: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3] + "..."

@@ -315,7 +315,7 @@ def _interleaved(runs: list[_VersionRun], items: list[Question], bar: Any) -> An
         for version in stopping.running:
             row = by_version[version].answer(item)
             by_version[version].rows.append(row)
-            stopping.add(version, row["error"] is None and row.get("correctness") or 0.0)
+            stopping.add(version, row.get("correctness"))  # a failed question has none: it counts as 0
         for stop in stopping.check():
             bar.total -= len(items) - stop.after  # its remaining questions will not be asked
             bar.refresh()

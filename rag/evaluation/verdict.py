@@ -22,12 +22,11 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
-from rag.evaluation.diagnosis import diagnose, miss_counts, miss_text
+from rag.evaluation.diagnosis import RIGHT_AT, diagnose, miss_counts, miss_text
 
 if TYPE_CHECKING:
     import pandas as pd
 
-RIGHT_AT = 0.5
 JUDGE_PASS = 0.5
 JUDGES = ("groundedness", "answer_relevance")
 # Judges of whether the answer is on the question, not whether it is right: only failing a right answer is a miss.

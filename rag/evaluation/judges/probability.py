@@ -47,6 +47,7 @@ from rag.evaluation.judges.lexical import (
     stem,
     words,
 )
+from rag.text_units import shorten
 
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -112,11 +113,6 @@ MAX_CLAIM_TOKENS = 256
 WINDOW_WORDS = 80  # a long context is cut into windows of about this many words
 SAFETY_TOKENS = 48  # chat template and rounding
 CONTRADICTED_CAP = 0.1  # groundedness of an answer with a claim whose number the evidence contradicts
-
-
-def _short(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _sigmoid(x: float) -> float:
@@ -248,7 +244,7 @@ class ProbabilityJudge:
         parts = [f"{supported} of {n} claim{'s' * (n != 1)} supported"]
         for claim, p, claim_score, evidence in zip(f["claims"], f["claim_p"], f["claim_scores"], f["evidence"]):
             mark = "supported" if claim_score >= self.threshold else "NOT supported"
-            line = f'{mark}: "{_short(claim, 70)}" (P(yes) {p:.2f}; evidence: "{_short(evidence.units[0], 90)}"'
+            line = f'{mark}: "{shorten(claim, 70)}" (P(yes) {p:.2f}; evidence: "{shorten(evidence.units[0], 90)}"'
             if evidence.contradicted:
                 line += "; contradicted: " + ", ".join(evidence.contradicted[:2])
             missing = [*evidence.absent, *evidence.absent_names]
