@@ -210,13 +210,14 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
         early_stop = False
     bar = _progress(len(specs) * len(items), progress)
     try:
+        interleave = early_stop and len(specs) > 1
         runs = []
         for spec in specs:
             runs.append(_VersionRun(app, spec, items, metrics, label, app_name, embed, bar, at, store, workers))
-            if not (early_stop and len(specs) > 1):
+            if not interleave:  # one version after the other: its triad is in before the next starts
                 runs[-1].answer_all(items)
                 rows.extend(runs[-1].finish(session, feedback_timeout))
-        if early_stop and len(specs) > 1:
+        if interleave:
             stopping = _interleaved(runs, items, bar)
             for run in runs:
                 rows.extend(run.finish(session, feedback_timeout))
