@@ -68,6 +68,13 @@ class Config:
     # A second `rag ingest` into the same folder fails at once (0) or waits this many seconds.
     lock_timeout: float = 0.0
 
+    # Where ingest's parsing and embedding and evaluation's answers and judges run: "local" (this
+    # process) or "ray" (a Ray cluster; `pip install -e ".[ray]"`). The commit stays with this process.
+    executor: str = "local"
+    # The Ray cluster to join (e.g. "ray://head:10001" or "head:6379"); none: RAY_ADDRESS, else a
+    # cluster started on this machine for the run.
+    ray_address: str | None = None
+
     # Reranker: "fused" (default) fuses the embedding score of each final text (a window, a merged
     # parent) with the first stage's order; "embedding" uses that score alone; "none" keeps the
     # first stage's order; anything else is a CrossEncoder name or path. Chosen by
@@ -197,6 +204,7 @@ class Config:
         for name in ("temperature", "lock_timeout"):
             self._check(name, _non_negative)
         self._check("request_timeout", _positive)
+        self._check_executor()
         # The retriever kinds' own parameter parsers and checks: a setting is valid exactly when
         # the spec form of it (`basic:top_k=...`) would be.
         for kind in RETRIEVER_KINDS:
@@ -218,6 +226,13 @@ class Config:
             if path.exists() and not path.is_dir():
                 raise ConfigError(f"setting {name}={raw!r}{self._from(name)} is a file, not a folder: give a "
                                   f"folder (it is created on first use); {self._fix(name)}.")
+
+    def _check_executor(self) -> None:
+        from rag.executors import EXECUTORS
+
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"invalid setting executor={self.executor!r}{self._from('executor')}: choose one of "
+                              f"{', '.join(EXECUTORS.names())}; {self._fix('executor')}.")
 
     def _check(self, name: str, parse: Any) -> Any:
         value = getattr(self, name)
@@ -297,6 +312,8 @@ HELP = {
     "request_timeout": "seconds to wait for a model server",
     "store": "where indexes live: local (FAISS + JSON files in storage_dir)",
     "lock_timeout": "seconds a second writer waits for the first (0: fail at once)",
+    "executor": "where parsing, embedding, answers and judges run: local (this process) or ray (a Ray cluster)",
+    "ray_address": "the Ray cluster for executor=ray, e.g. ray://head:10001 (none: RAY_ADDRESS, else a local one)",
     "reranker": "fused (default), embedding, embedding-exact, none, or a CrossEncoder name or path",
     "hops": "basic retriever: searches per question, 1 or 2 (a second search follows the top passage)",
     "window_hops": "sentence_window retriever: searches per question, 1 or 2",

