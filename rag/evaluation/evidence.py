@@ -23,11 +23,15 @@ from typing import Callable, Sequence
 import numpy as np
 
 from rag.evaluation.judges.lexical import FUNCTION_WORDS, stem, words
-from rag.text_units import ROW_MARK, split_units
+from rag.text_units import ROW_MARK, shorten, split_paragraphs
 
 Embed = Callable[[list[str]], np.ndarray]
 
 EVIDENCE_UNITS = 3  # units shown to the judge per claim
+# A table row is shown with the prose just above its table, up to this many words: a row alone
+# ("Leave type: Sick leave | Entitlement: 10 working days") does not say whom or what period it
+# covers ("Full-time employees receive the entitlements below for each calendar year").
+LEAD_IN_WORDS = 60
 # Unit score = cosine + LEXICAL_WEIGHT * share of the claim's topic words in the unit
 # + NUMBER_BONUS when the unit holds one of the claim's numbers.
 LEXICAL_WEIGHT = 0.5
@@ -151,6 +155,7 @@ class Evidence:
     claim: str
     units: list[str]
     scores: list[float]
+    lead_ins: list[str] = field(default_factory=list)  # the prose introducing the tables of the rows in ``units``
     contradicted: list[str] = field(default_factory=list)  # "25 working days (evidence: 10 working days)"
     absent: list[str] = field(default_factory=list)  # numbers of the claim found in no context
     absent_names: list[str] = field(default_factory=list)  # capitalised names of the claim found in no context
@@ -158,7 +163,7 @@ class Evidence:
 
     @property
     def text(self) -> str:
-        return "\n".join(self.units)
+        return "\n".join([*self.lead_ins, *self.units])
 
 
 def topic_stems(text: str) -> set[str]:
@@ -198,7 +203,16 @@ class EvidenceFinder:
     """Finds each claim's evidence among the units of a set of contexts (embedded once)."""
 
     def __init__(self, contexts: Sequence[str], embed: Embed, k: int = EVIDENCE_UNITS):
-        self.units = [u for c in contexts for u in split_units(c)]
+        self.units: list[str] = []
+        self.lead_in: list[str] = []  # per unit: the prose above its table for a row, else ""
+        for context in contexts:
+            above = ""
+            for paragraph in split_paragraphs(context):
+                is_row = ROW_MARK in paragraph[0]
+                self.units.extend(paragraph)
+                self.lead_in.extend([above if is_row else ""] * len(paragraph))
+                if not is_row:
+                    above = lead_in(paragraph)
         self.k = k
         self.embed = embed
         self._stems = [topic_stems(u) for u in self.units]
@@ -233,6 +247,7 @@ class EvidenceFinder:
         order = [i for i in np.argsort(-np.asarray(scores)) if i != about][:self.k - 1]
         order = sorted([about, *order], key=lambda i: -scores[i])
         evidence.units, evidence.scores = [self.units[i] for i in order], [scores[i] for i in order]
+        evidence.lead_ins = list(dict.fromkeys(self.lead_in[i] for i in order if self.lead_in[i]))
         asked = (question or "").lower()
         evidence.absent_names = [n for n in names(claim) if n.lower() not in self._text and n.lower() not in asked]
         # A table row holds many cells, and a "No" in one of them is no negation of the claim.
@@ -320,6 +335,18 @@ class EvidenceFinder:
             in_range = any(within(value, cell) for cell in self.units[about].split(ROW_MARK))
             if same_unit and not in_range and not any(_same_number(value, v) for v, _ in same_unit):
                 evidence.contradicted.append(f"{shown} (evidence: {same_unit[0][1]})")
+
+
+def lead_in(sentences: list[str]) -> str:
+    """The opening of a prose paragraph, whole sentences up to ``LEAD_IN_WORDS`` words: a section's
+    heading and the sentence that introduces its table usually come first."""
+    kept, n = [], 0
+    for sentence in sentences:
+        n += len(sentence.split())
+        if kept and n > LEAD_IN_WORDS:
+            break
+        kept.append(sentence)
+    return shorten(" ".join(kept), LEAD_IN_WORDS * 12)
 
 
 NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-zA-Z]+(?:[ -][A-Z][a-zA-Z]+)*)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rag.ingest.sections import Sections
 from rag.retrieval.nodes import ParsedNodes, ParserSpec
 from rag.types import PdfText
 
@@ -30,6 +31,7 @@ def parse(spec: ParserSpec, pdf: PdfText) -> ParsedNodes:
     params = dict(spec.params)
     nodes = kind.node_parser(params).get_nodes_from_documents([document])
     _attach_pages(nodes, pdf, window=params.get("window_size"))
+    _attach_sections(nodes, pdf)
     return ParsedNodes(nodes=nodes, embed=kind.embedded(nodes))
 
 
@@ -48,7 +50,19 @@ def _attach_pages(nodes: list[BaseNode], pdf: PdfText, window: int | None = None
             end = max(e for _, e in spans[i:i + window + 1])
         node.metadata["page"] = pdf.page_at(start)
         node.metadata["page_end"] = pdf.page_at(end)
+        node.metadata["start_char"] = start
         node.excluded_embed_metadata_keys.extend(k for k in PAGE_KEYS if k not in node.excluded_embed_metadata_keys)
+
+
+def _attach_sections(nodes: list[BaseNode], pdf: PdfText) -> None:
+    """The document's title and the heading path a node starts under, for its embedding and BM25
+    text (rag.ingest.sections); the LLM reads no metadata."""
+    sections = Sections(pdf.text)
+    for node in nodes:
+        start = node.metadata.pop("start_char")
+        for key, value in (("title", sections.title), ("section", sections.at(start))):
+            if value:
+                node.metadata[key] = value
         # The synthesizer numbers the chunks and we map numbers to file/page ourselves; a
         # small model copies metadata lines into its answer instead of using them.
         node.excluded_llm_metadata_keys = list(node.metadata)

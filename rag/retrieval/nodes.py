@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from llama_index.core.schema import BaseNode
 
 # Bump when node contents or metadata change, so cached nodes are rebuilt.
-NODE_FORMAT = 4  # 3: sentence-window pages span the window; 4: table rows as lines (TEXT_FORMAT 2)
+NODE_FORMAT = 5  # 3: sentence-window pages span the window; 4: table rows as lines (TEXT_FORMAT 2);
+# 5: title and section heading path in the metadata that is embedded (rag.ingest.sections)
 
 
 @dataclass(frozen=True)

@@ -167,3 +167,27 @@ def test_interrupted_ingest_leaves_the_previous_index_loadable(tmp_path, sig):
         assert "ORCHID-7" in app.retrieve("What is the launch code?", kind)[0].text
     report = app.ingest(docs, progress=False)  # and the next run completes normally
     assert report.added == ["second.pdf"] and report.unchanged == ["first.pdf"]
+
+
+def test_chunks_carry_the_title_and_section_they_sit_under_into_retrieval_not_into_the_prompt(tmp_path):
+    """A chunk cut from the middle of a section ("Deposit must happen within 12 months ...") names
+    neither the repository nor the lab; its title and heading path do, for the embedding and BM25."""
+    filler = " ".join(f"Field campaign {i} measured turbidity and grain size at station {i}." for i in range(40))
+    text = ("Research Data Policy of the Tidal Flats Lab\n1. Field Work\n" + filler + "\n"
+            "7. Sharing and Publication\n7.1 Deposit in the repository\n" + filler +
+            " Deposit must happen within 12 months of the end of data collection.\n7.2 Licences\n"
+            "Data sets are released under CC BY 4.0.\n")
+    make_pdf(tmp_path / "pdfs" / "policy.pdf", [text])
+    app = RAG(Config(storage_dir=tmp_path / "storage"))
+    assert not app.ingest(tmp_path / "pdfs", progress=False).failed
+    from llama_index.core.schema import MetadataMode
+
+    index, _ = app.index(app.spec("basic"))
+    nodes = list(index.docstore.docs.values())
+    deadline = next(n for n in nodes if "within 12 months" in n.get_content(metadata_mode=MetadataMode.NONE))
+    assert deadline.metadata["title"] == "Research Data Policy of the Tidal Flats Lab"
+    assert deadline.metadata["section"] == "7. Sharing and Publication > 7.1 Deposit in the repository"
+    assert "section: 7. Sharing and Publication > 7.1 Deposit" in deadline.get_content(metadata_mode=MetadataMode.EMBED)
+    assert "section:" not in deadline.get_content(metadata_mode=MetadataMode.LLM)  # the LLM reads the text alone
+    sources = app.retrieve("By when must Tidal Flats Lab data be deposited in the repository?", "basic")
+    assert any("within 12 months" in s.text for s in sources[:2]), [s.text[:80] for s in sources]

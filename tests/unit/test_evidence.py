@@ -136,3 +136,15 @@ def test_a_code_is_no_amount_for_a_range_cell():
     from rag.evaluation.evidence import amounts
 
     assert amounts("Alarm code A09 on the AquaPure 3000 means 9 more days, not X6 or AP-MK2.") == [9.0]
+
+
+def test_a_table_row_is_shown_with_the_prose_that_introduces_its_table():
+    finder = EvidenceFinder([LEAVE, PROSE], flat_embed)
+    evidence = finder.find("Full-time employees get 10 working days of sick leave per calendar year.")
+    assert evidence.units[0].startswith("Leave type: Sick leave")
+    assert evidence.lead_ins == ["3.1 Leave entitlements Full-time employees receive the entitlements below for "
+                                 "each calendar year."]
+    assert evidence.text.startswith("3.1 Leave entitlements") and "Leave type: Sick leave" in evidence.text
+    # Evidence without a table row has no lead-in: the judge sees the sentences alone.
+    prose = EvidenceFinder([LEAVE, PROSE], flat_embed, k=1).find("Expense claims are submitted within 30 days.")
+    assert prose.units == [PROSE.split(". ")[0] + "."] and not prose.lead_ins
