@@ -201,11 +201,22 @@ class RAG:
             return export_labels(store, path)
 
     def import_labels(self, path: str | Path, who: str | None = None) -> tuple[int, int]:
-        """Store the labels of a JSONL file; returns (added, already stored)."""
+        """Store the labels of a JSONL file, and show them in the dashboard; returns (added, already stored)."""
         from rag.evaluation.labeling import import_labels
 
         with closing(self.labels()) as store:
-            return import_labels(store, path, who)
+            moved = import_labels(store, path, who)
+        self.sync_label_feedback()
+        return moved
+
+    def sync_label_feedback(self):
+        """Show the stored labels in the TruLens dashboard beside the judges' scores (feedback named
+        ``label: <metric>`` on the records they label), replacing what the last sync wrote; returns a
+        :class:`rag.evaluation.trulens.label_feedback.LabelSync`."""
+        from rag.evaluation.labeling import sync_label_feedback
+
+        with closing(self.labels()) as store:
+            return sync_label_feedback(store, self.config.resolved_database_url)
 
     def label_agreement(self, app_name: str | None = None):
         """Each judge's agreement with the labels on the stored runs, per metric (a DataFrame: n,

@@ -336,7 +336,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     if args.export or args.import_from:
         show.labels_moved(app.export_labels(args.export) if args.export else app.import_labels(args.import_from, args.who), args.export or args.import_from)
     else:
-        show.label_loop(app.label_session(args.run, args.only, args.disagree, args.sample, args.seed, args.who))
+        show.label_loop(app.label_session(args.run, args.only, args.disagree, args.sample, args.seed, args.who), app.sync_label_feedback)
     return EXIT_OK
 
 

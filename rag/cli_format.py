@@ -364,10 +364,13 @@ def label_agreement(agreement: Any) -> None:
     if agreement is None or agreement.empty:
         return
     number = lambda v: "-" if v is None or v != v else f"{v:.2f}"  # noqa: E731  (None or NaN: one class only)
-    print("Judges against your labels (yes at score >= 0.5; '-': the labels hold one class only):")
-    table(["judge", "metric", "n", "balanced accuracy", "AUC", "kappa [95% interval]"],
-          [[r.judge, r.metric, str(r.n), number(r.balanced_accuracy), number(r.auc),
-            f"{number(r.kappa)} [{number(r.kappa_lo)}, {number(r.kappa_hi)}]"] for r in agreement.itertuples()], wrap=0)
+    partly = "partly" in agreement and agreement["partly"].any()  # partly right answers: not in n, counted apart
+    print("Judges against your labels (yes at score >= 0.5; '-': the labels hold one class only"
+          + ("; partly right answers are left out of n and counted apart" if partly else "") + "):")
+    table(["judge", "metric", "n", *(["partly"] if partly else []), "balanced accuracy", "AUC", "kappa [95% interval]"],
+          [[r.judge, r.metric, str(r.n), *([str(r.partly)] if partly else []), number(r.balanced_accuracy),
+            number(r.auc), f"{number(r.kappa)} [{number(r.kappa_lo)}, {number(r.kappa_hi)}]"]
+           for r in agreement.itertuples()], wrap=0)
 
 
 def labels_moved(moved: Any, path: str) -> None:
@@ -378,8 +381,9 @@ def labels_moved(moved: Any, path: str) -> None:
         print(f"exported {moved} label(s) to {path} (JSONL; `rag judge METRIC {path}` reads the lines of METRIC)")
 
 
-def label_loop(session: Any) -> None:
-    """`rag label`: show each row, read one key at a time, until the rows end or the person quits."""
+def label_loop(session: Any, sync: Any = None) -> None:
+    """`rag label`: show each row, read one key at a time, until the rows end or the person quits;
+    then ``sync()`` (``RAG.sync_label_feedback``) shows the labels in the dashboard."""
     from rag.evaluation.labeling import HELP
 
     print(f"run {session.run}: {session.position[1]} row(s) to label"
@@ -392,7 +396,16 @@ def label_loop(session: Any) -> None:
         print(session.prompt(), flush=True)
         print("  " + session.press(next(keys, "q")))  # input ended: quit (finished rows are stored)
     print(f"labelled {session.labelled}, skipped {session.skipped} in this session; "
-          + ("run `rag label` again to resume." if session.quit else "no row left to label."))
+          + ("run `rag label` again to resume." if session.quit else "no row left to label."), flush=True)
+    if session.changed and sync is not None:
+        labels_in_dashboard(sync())
+
+
+def labels_in_dashboard(synced: Any) -> None:
+    """Where the labels show in the TruLens dashboard (a ``LabelSync``)."""
+    elsewhere = (f"; {len(synced.not_recorded)} labelled answer(s) are no record of this database (rag serve's, "
+                 "or imported)" if synced.not_recorded else "")
+    print(f"`rag dashboard` shows your labels beside the judges' scores on {synced.records} record(s){elsewhere}.")
 
 
 def _keys() -> Any:
@@ -406,7 +419,7 @@ def _keys() -> Any:
         fd = sys.stdin.fileno()
         saved = termios.tcgetattr(fd)
         try:
-            tty.setcbreak(fd)
+            tty.setcbreak(fd, termios.TCSANOW)  # not TCSAFLUSH: a key typed before this point is kept
             while True:  # the descriptor, not sys.stdin: its buffer waits for more than one key
                 key = os.read(fd, 1)
                 if not key:

@@ -4,7 +4,7 @@ A *run* is the ``rows.json`` an evaluation writes (``storage/results/<time>/``; 
 default). :class:`LabelingSession` walks its rows one key at a time, with no terminal of its own, so
 a test (or another front end) drives it like a person:
 
-- the answer: ``c`` correct, ``w`` wrong, ``p`` partly right (stored as not right, marked partly);
+- the answer: ``c`` correct, ``w`` wrong, ``p`` partly right (stored as 0.5, :data:`PARTLY_RIGHT`);
 - then its grounding: ``g`` grounded in the contexts, ``u`` not;
 - then, optionally, each context in turn: ``r`` relevant, ``i`` irrelevant, ``n`` no more;
 - any time: ``s`` skip the row, ``z`` undo the last key (back into the previous row when at the
@@ -27,10 +27,10 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from rag.errors import InputError
-from rag.evaluation.labels import METRICS, PARTLY, Label, LabelStore
+from rag.evaluation.labels import METRICS, PARTLY_RIGHT, VALUES, Label, LabelStore
 
 SOURCE = "rag label"
-ANSWER_KEYS = {"c": 1, "w": 0, "p": 0}
+ANSWER_KEYS = {"c": 1, "w": 0, "p": PARTLY_RIGHT}
 GROUNDED_KEYS = {"g": 1, "u": 0}
 CONTEXT_KEYS = {"r": 1, "i": 0}
 HELP = ("c correct / w wrong / p partly; then g grounded / u not; then per context r relevant / i irrelevant / "
@@ -100,8 +100,7 @@ def row_key(record_id: Any, question: str, answer: str) -> tuple[str, ...]:
 class _Pending:
     """The labels of the row being labelled, not stored until the row is finished."""
 
-    answer: int | None = None
-    partly: bool = False
+    answer: float | None = None
     grounded: int | None = None
     contexts: list[int] = field(default_factory=list)
 
@@ -119,6 +118,7 @@ class LabelingSession:
         self._pending = _Pending()
         self._history: list[tuple[int, _Pending, list[int]]] = []  # finished rows: (position, labels, stored ids)
         self.labelled = self.skipped = 0
+        self.changed = False  # labels stored or taken back in this session (the dashboard's copy is behind)
         self.quit = False
 
     @staticmethod
@@ -173,7 +173,7 @@ class LabelingSession:
             return "skipped"
         pending, stage = self._pending, self.stage
         if stage == "answer" and key in ANSWER_KEYS:
-            pending.answer, pending.partly = ANSWER_KEYS[key], key == "p"
+            pending.answer = ANSWER_KEYS[key]
             return {"c": "correct", "w": "wrong", "p": "partly right"}[key]
         if stage == "grounded" and key in GROUNDED_KEYS:
             pending.grounded = GROUNDED_KEYS[key]
@@ -192,6 +192,7 @@ class LabelingSession:
 
     def _finish(self) -> str:
         ids = [self.store.add(label) for label in self._labels(self.row, self._pending)]
+        self.changed = True
         self._history.append((self._at, self._pending, ids))
         self._pending = _Pending()
         self._at += 1
@@ -205,11 +206,12 @@ class LabelingSession:
         elif pending.grounded is not None:
             pending.grounded = None
         elif pending.answer is not None:
-            pending.answer, pending.partly = None, False
+            pending.answer = None
         elif self._history:  # at a row's start: reopen the previous row with its labels, last one taken back
             self._at, previous, ids = self._history.pop()
             self.store.delete(ids)
             if ids:
+                self.changed = True
                 self.labelled -= 1
                 self._pending = previous
                 return self._undo()
@@ -224,8 +226,7 @@ class LabelingSession:
         contexts = [str(c) for c in row.get("contexts") or []]
         common = {"question": question, "answer": answer, "retriever": row.get("version") or row.get("retriever"),
                   "record_id": row.get("record_id"), "source": SOURCE, "annotator": self.who}
-        labels = [Label(metric="answer", value=pending.answer, contexts=contexts,
-                        comment=PARTLY if pending.partly else None, **common),
+        labels = [Label(metric="answer", value=pending.answer, contexts=contexts, **common),
                   Label(metric="groundedness", value=pending.grounded, contexts=contexts, **common)]
         labels += [Label(metric="context_relevance", value=value, contexts=[contexts[i]], comment=f"context {i + 1}",
                          **common) for i, value in enumerate(pending.contexts)]
@@ -244,10 +245,8 @@ def label_line(label: Label) -> dict[str, Any]:
     else:
         fields = {"question": label.question, "answer": label.answer, "contexts": label.contexts}
     line = {"metric": label.metric, **fields, "label": label.value}
-    if label.comment == PARTLY:
-        line["partly"] = True
     extra = {"record_id": label.record_id, "version": label.retriever, "who": label.annotator,
-             "when": label.created, "source": label.source, "comment": None if label.comment == PARTLY else label.comment}
+             "when": label.created, "source": label.source, "comment": label.comment}
     return {**line, **{k: v for k, v in extra.items() if v is not None}}
 
 
@@ -293,15 +292,18 @@ def _label_from_line(text: str, where: str, who: str | None) -> Label:
     if not isinstance(contexts, list) or not all(isinstance(c, str) for c in contexts):
         raise InputError(f"{where}: \"contexts\" must be a list of strings.")
     label = obj.get("label")
-    if isinstance(label, bool) or label not in (0, 1):
-        raise InputError(f"{where}: \"label\" must be 0 or 1, got {label!r}.")
+    if label == 0 and obj.get("partly") and metric == "answer":  # an export from before partly had its own value
+        label = PARTLY_RIGHT
+    if isinstance(label, bool) or label not in VALUES[metric]:
+        raise InputError(f"{where}: \"label\" of {metric} must be {' or '.join(map(str, VALUES[metric]))}, "
+                         f"got {label!r}.")
     question = obj.get("question")
     if not isinstance(question, str) or not question.strip():
         raise InputError(f"{where}: needs \"question\" (a non-empty string).")
     return Label(metric=metric, value=label, question=question, answer=str(obj.get("answer") or ""),
                  contexts=contexts, retriever=obj.get("version"), record_id=obj.get("record_id"),
                  source=str(obj.get("source") or "import"), annotator=obj.get("who") or who,
-                 comment=PARTLY if obj.get("partly") else obj.get("comment"), created=obj.get("when"))
+                 comment=obj.get("comment"), created=obj.get("when"))
 
 
 def _identity(label: Label) -> tuple[Any, ...]:
@@ -317,19 +319,19 @@ MEASURED = (("groundedness", "groundedness"), ("context_relevance", "context_rel
             ("answer_relevance", "answer_relevance"), ("correctness", "answer"))
 
 
-def row_labels(labels: Iterable[Label]) -> dict[tuple[str, ...], dict[str, int]]:
+def row_labels(labels: Iterable[Label]) -> dict[tuple[str, ...], dict[str, float]]:
     """Per answer (:func:`row_key`), the label of each metric; several labels of one metric (two
-    people, or several contexts) count as yes when any says yes (a row's context relevance is its
-    best context's, as the judge's is)."""
-    out: dict[tuple[str, ...], dict[str, int]] = {}
+    people, or several contexts) count as the best of them: yes when any says yes (a row's context
+    relevance is its best context's, as the judge's is), else partly when any says partly."""
+    out: dict[tuple[str, ...], dict[str, float]] = {}
     for label in labels:
         for key in {row_key(label.record_id, label.question, label.answer), row_key(None, label.question, label.answer)}:
             values = out.setdefault(key, {})
-            values[label.metric] = max(values.get(label.metric, 0), int(label.value))
+            values[label.metric] = max(values.get(label.metric, 0), label.value)
     return out
 
 
-def _labels_of(row: Any, by_row: dict[tuple[str, ...], dict[str, int]]) -> dict[str, int]:
+def _labels_of(row: Any, by_row: dict[tuple[str, ...], dict[str, float]]) -> dict[str, float]:
     question, answer = str(row.get("question") or ""), row.get("answer")
     found = by_row.get(row_key(row.get("record_id"), question, "")) if row.get("record_id") else None
     if found is None and isinstance(answer, str):
@@ -340,14 +342,17 @@ def _labels_of(row: Any, by_row: dict[tuple[str, ...], dict[str, int]]) -> dict[
 def label_agreement(rows: Any, labels: Sequence[Label]) -> Any:
     """One row per judge and metric with labelled rows: n, balanced accuracy, AUC and Cohen's kappa
     (with its 95% bootstrap interval) of the judge's decision (score >= 0.5) against the labels. An
-    empty DataFrame without labels on these rows."""
+    empty DataFrame without labels on these rows.
+
+    The measures are of a yes/no decision, and a partly right answer is neither: those rows are
+    left out of them (``n``) and counted apart (``partly``)."""
     import pandas as pd
 
     from rag.evaluation.judge_file import agreement
 
-    columns = ["judge", "metric", "n", "balanced_accuracy", "auc", "kappa", "kappa_lo", "kappa_hi"]
+    columns = ["judge", "metric", "n", "partly", "balanced_accuracy", "auc", "kappa", "kappa_lo", "kappa_hi"]
     by_row = row_labels(labels)
-    pairs: dict[tuple[str, str], list[tuple[float, int]]] = {}
+    pairs: dict[tuple[str, str], list[tuple[float, float]]] = {}
     rows = rows if rows is not None else pd.DataFrame()
     numeric = {column: pd.to_numeric(rows[column], errors="coerce") for column, _ in MEASURED if column in rows}
     for index, row in rows.iterrows():
@@ -359,16 +364,18 @@ def label_agreement(rows: Any, labels: Sequence[Label]) -> Any:
                 pairs.setdefault((judge, column), []).append((score, given[metric]))
     out = []
     for (judge, metric), scored in sorted(pairs.items()):
-        measured = agreement([s for s, _ in scored], [l for _, l in scored], PASS_AT) or {}
-        out.append({"judge": judge, "metric": metric, "n": len(scored),
-                    **{c: measured.get(c) for c in columns[3:]}})
+        decided = [(s, int(l)) for s, l in scored if l != PARTLY_RIGHT]
+        measured = agreement([s for s, _ in decided], [l for _, l in decided], PASS_AT) or {}
+        out.append({"judge": judge, "metric": metric, "n": len(decided), "partly": len(scored) - len(decided),
+                    **{c: measured.get(c) for c in columns[4:]}})
     return pd.DataFrame(out, columns=columns)
 
 
 def labelled_correctness(rows: Any, labels: Sequence[Label]) -> dict[str, tuple[float, int]]:
-    """Per version: the share of its labelled answers marked correct, and how many are labelled."""
+    """Per version: the mean of its answer labels (correct 1, partly right 0.5, wrong 0), and how
+    many are labelled."""
     by_row = row_labels(labels)
-    counts: dict[str, list[int]] = {}
+    counts: dict[str, list[float]] = {}
     for _, row in (rows.iterrows() if rows is not None and not rows.empty else []):
         given = _labels_of(row, by_row)
         if "answer" in given:
@@ -383,6 +390,40 @@ def with_labelled_correctness(board: Any, rows: Any, labels: Sequence[Label]) ->
     board["labelled_correct"] = board["version"].map(lambda v: shares.get(v, (None, 0))[0])
     board["labelled_correct_n"] = board["version"].map(lambda v: shares.get(v, (None, 0))[1])
     return board
+
+
+# ---------------------------------------------------------------- the labels in the TruLens dashboard
+
+SAID = {"answer": {1: "correct", PARTLY_RIGHT: "partly right", 0: "wrong"}}  # other metrics: yes / no
+
+
+def label_feedback(labels: Iterable[Label]) -> list[Any]:
+    """The labels on TruLens records, one feedback result per record and metric (named as the
+    agreement table names it: ``answer`` labels measure correctness), valued as
+    :func:`row_labels` values them; the explanation says who said what, and when."""
+    from rag.evaluation.trulens.label_feedback import LabelFeedback
+
+    metric_of = {label_metric: column for column, label_metric in MEASURED}
+    grouped: dict[tuple[str, str], list[Label]] = {}
+    for label in labels:
+        if label.record_id:
+            grouped.setdefault((str(label.record_id), metric_of[label.metric]), []).append(label)
+    out = []
+    for (record_id, metric), given in grouped.items():
+        said = [f"{SAID.get(l.metric, {1: 'yes', 0: 'no'})[l.value]}"
+                f"{f' ({l.comment})' if l.comment else ''} by {l.annotator or l.source}, {(l.created or '')[:10]}"
+                for l in given]
+        out.append(LabelFeedback(record_id=record_id, metric=metric, score=float(max(l.value for l in given)),
+                                 explanation="your label: " + "; ".join(said)))
+    return out
+
+
+def sync_label_feedback(store: LabelStore, database_url: str) -> Any:
+    """Show ``store``'s labels in the TruLens dashboard of ``database_url``, replacing what an earlier
+    sync wrote (:func:`rag.evaluation.trulens.label_feedback.replace_label_feedback`)."""
+    from rag.evaluation.trulens.label_feedback import replace_label_feedback
+
+    return replace_label_feedback(database_url, label_feedback(store.labels()))
 
 
 LABELS_RANKED_BY = "labelled correctness (your labels)"

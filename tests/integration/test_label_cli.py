@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -88,8 +89,8 @@ def test_label_quit_resume_then_leaderboard_agreement(run, monkeypatch, capsys, 
     code, out = rag(app, monkeypatch, capsys, "label", "--run", folder, "--version", one, keys="cgr" * 4)
     assert code == 0 and "labelled 4, skipped 0" in out and "no row left to label" in out
 
-    # By hand: top_k=2 rows c, c, w, p (partly is not right), grounded g, g, u, u; top_k=1 all yes.
-    labels = {two: ([1, 1, 0, 0], [1, 1, 0, 0]), one: ([1, 1, 1, 1], [1, 1, 1, 1])}
+    # By hand: top_k=2 rows c, c, w, p (partly: 0.5), grounded g, g, u, u; top_k=1 all yes.
+    labels = {two: ([1, 1, 0, 0.5], [1, 1, 0, 0]), one: ([1, 1, 1, 1], [1, 1, 1, 1])}
     ordered = [rows[rows["retriever"] == version] for version in (two, one)]
     correct = [v for version in (two, one) for v in labels[version][0]]
     grounded = [v for version in (two, one) for v in labels[version][1]]
@@ -99,15 +100,27 @@ def test_label_quit_resume_then_leaderboard_agreement(run, monkeypatch, capsys, 
     balanced, kappa = by_hand([s for part in ordered for s in part["groundedness"]], grounded)
     line = next(l for l in out.splitlines() if l.strip().startswith("lexical") and "groundedness" in l)
     assert " 8 " in line and f"{balanced:.2f}" in line and f"{kappa:.2f} [" in line
-    balanced, kappa = by_hand([s for part in ordered for s in part["correctness"]], correct)
+    # Key facts are measured on the answers labelled right or wrong: the partly right one is counted apart.
+    decided = [(s, l) for s, l in zip([s for part in ordered for s in part["correctness"]], correct) if l != 0.5]
+    balanced, kappa = by_hand([s for s, _ in decided], [l for _, l in decided])
     line = next(l for l in out.splitlines() if l.strip().startswith("key facts"))
-    assert "correctness" in line and f"{balanced:.2f}" in line and f"{kappa:.2f} [" in line
-    assert "0.50 of 4" in out and "1.00 of 4" in out  # each version's share of answers labelled correct
+    assert re.search(r"correctness\s+7\s+1\s", line) and f"{balanced:.2f}" in line and f"{kappa:.2f} [" in line
+    assert "partly right answers are left out of n" in out
+    assert "0.62 of 4" in out and "1.00 of 4" in out  # each version's mean answer label (partly: half)
+
+    # Each session ended by showing its labels in the TruLens dashboard: the leaderboard's mean per version.
+    from rag.evaluation.trulens.session import open_session
+
+    dashboard = open_session(app.config.database_url).get_leaderboard().reset_index().set_index("app_version")
+    for version, (right, grounded_by_hand) in labels.items():
+        app_version = rows[rows["retriever"] == version]["version"].iloc[0]
+        assert dashboard.loc[app_version, "label: correctness"] == pytest.approx(sum(right) / 4)
+        assert dashboard.loc[app_version, "label: groundedness"] == pytest.approx(sum(grounded_by_hand) / 4)
 
     code, out = rag(app, monkeypatch, capsys, "leaderboard", "--rank-by", "labels")
     assert code == 0 and "anked by labelled correctness (your labels)" in out
     ranked = [l for l in out.splitlines() if l.startswith(("1 ", "2 "))]
-    assert "1.00 of 4" in ranked[0] and "0.50 of 4" in ranked[1]
+    assert "1.00 of 4" in ranked[0] and "0.62 of 4" in ranked[1]
     assert list(app.leaderboard(rank_by="labels")["retriever"]) == [one, two]
 
     agreement = app.label_agreement().set_index("metric")
@@ -118,7 +131,7 @@ def test_label_quit_resume_then_leaderboard_agreement(run, monkeypatch, capsys, 
     code, out = rag(app, monkeypatch, capsys, "label", "--export", str(exported))
     assert code == 0 and "exported 21 label(s)" in out
     lines = [json.loads(line) for line in exported.read_text().splitlines()]
-    assert sum(1 for l in lines if l["metric"] == "answer" and l.get("partly")) == 1
+    assert sum(1 for l in lines if l["metric"] == "answer" and l["label"] == 0.5) == 1
     code, out = rag(app, monkeypatch, capsys, "label", "--import", str(exported))
     assert code == 0 and "imported 0 label(s)" in out and "21 were stored already" in out
     code, out = rag(app, monkeypatch, capsys, "judge", "groundedness", str(exported), "--judge", "lexical")
@@ -170,8 +183,12 @@ def test_label_at_a_terminal_takes_single_keys_without_enter(run, tmp_path):
         nonlocal seen
         while text.encode() not in seen:
             ready, _, _ = select.select([parent], [], [], timeout)
-            assert ready, f"no {text!r} on the terminal; it shows: {seen.decode(errors='replace')[-600:]}"
-            seen += os.read(parent, 65536)
+            try:
+                more = os.read(parent, 65536) if ready else b""
+            except OSError:  # the program ended and closed the terminal
+                more = b""
+            assert more, f"no {text!r} on the terminal; it shows: {seen.decode(errors='replace')[-600:]}"
+            seen += more
 
     try:
         read_until("answer: c correct")
@@ -179,6 +196,8 @@ def test_label_at_a_terminal_takes_single_keys_without_enter(run, tmp_path):
                           ("q", "labelled 1, skipped 0")):
             os.write(parent, key.encode())  # no newline: cbreak mode hands each key over at once
             read_until(then)
+        # The labels go to the dashboard's copy when the session ends: its record is in the other database.
+        read_until("1 labelled answer(s) are no record of this database", timeout=240)
         assert process.wait(timeout=60) == 0
     finally:
         if process.poll() is None:

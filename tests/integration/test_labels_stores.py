@@ -78,3 +78,35 @@ def test_export_then_import_into_the_other_backend(store, request, tmp_path):
         assert table.loc["groundedness", "kappa"] == 1.0
     finally:
         other.close()
+
+
+def test_a_table_from_before_partly_keeps_half_values(request, tmp_path):
+    """A rag_labels table made when values were whole numbers (an integer column) holding a partly
+    label of that time (0, comment "partly"): both read as 0.5, and a new 0.5 is not rounded."""
+    import sqlalchemy as sa
+
+    from rag.evaluation.labels import PARTLY_RIGHT, TABLE, Label
+
+    for backend in BACKENDS:
+        url = url_of(backend, request, tmp_path)
+        engine = sa.create_engine(url)
+        meta = sa.MetaData()  # the table as LabelStore made it then
+        old = sa.Table(TABLE, meta, sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+                       *(sa.Column(name, sa.String(100)) for name in ("created", "source", "metric")),
+                       sa.Column("value", sa.Integer, nullable=False),
+                       *(sa.Column(name, sa.Text) for name in ("question", "answer", "contexts")),
+                       *(sa.Column(name, sa.String(100)) for name in ("retriever", "record_id", "annotator")),
+                       sa.Column("comment", sa.Text))
+        meta.create_all(engine)
+        with engine.begin() as connection:
+            connection.execute(old.insert().values(created="2026-12-01T00:00:00+00:00", source="rag label",
+                                                   metric="answer", value=0, question="q?", answer="a",
+                                                   contexts="[]", record_id="r0", annotator="ann", comment="partly"))
+        engine.dispose()
+        store = LabelStore(url)
+        try:
+            store.add(Label(metric="answer", value=PARTLY_RIGHT, question="q2?", record_id="r1"))
+            assert [(l.record_id, l.value, l.comment) for l in store.labels()] == [
+                ("r0", PARTLY_RIGHT, None), ("r1", PARTLY_RIGHT, None)], backend
+        finally:
+            store.close()

@@ -20,7 +20,7 @@ from rag.evaluation.labeling import (
     select_rows,
     with_labelled_correctness,
 )
-from rag.evaluation.labels import PARTLY, Label, LabelStore
+from rag.evaluation.labels import PARTLY_RIGHT, Label, LabelStore
 
 
 def row(n: int, contexts: int = 2, version: str = "basic llm=m judge=lexical", **extra) -> dict:
@@ -58,11 +58,11 @@ def test_keys_label_the_answer_grounding_and_each_context(store):
     assert session.row["record_id"] == "record-2" and session.labelled == 1
 
 
-def test_partly_is_stored_as_not_right_and_n_ends_the_contexts(store):
+def test_partly_is_stored_as_half_right_and_n_ends_the_contexts(store):
     session = LabelingSession([row(1), row(2)], store)
     press(session, "pun")  # partly, not grounded, no context labels
     press(session, "wgn")
-    assert stored(store) == [("record-1", "answer", 0, PARTLY), ("record-1", "groundedness", 0, None),
+    assert stored(store) == [("record-1", "answer", 0.5, None), ("record-1", "groundedness", 0, None),
                              ("record-2", "answer", 0, None), ("record-2", "groundedness", 1, None)]
     assert session.done and not session.quit
 
@@ -126,7 +126,7 @@ def test_export_writes_judge_lines_that_import_reads_back_once(store, tmp_path):
     path = tmp_path / "labels.jsonl"
     assert export_labels(store, path) == 3
     lines = [json.loads(line) for line in path.read_text().splitlines()]
-    assert lines[0]["metric"] == "answer" and lines[0]["partly"] is True and lines[0]["label"] == 0
+    assert lines[0]["metric"] == "answer" and lines[0]["label"] == PARTLY_RIGHT and "partly" not in lines[0]
     assert lines[1]["contexts"] == ["context 1.1", "context 1.2"] and lines[1]["who"] == "ann"
     assert lines[2]["context"] == "context 1.1" and lines[2]["when"]
     # `rag judge groundedness FILE` reads the groundedness lines of the same file.
@@ -143,9 +143,27 @@ def test_import_names_the_bad_line_and_stores_nothing(store, tmp_path):
     path.write_text(json.dumps({"metric": "groundedness", "question": "q?", "answer": "a", "contexts": ["c"],
                                 "label": 1}) + "\n" + json.dumps({"metric": "groundedness", "question": "q?",
                                                                   "label": 2}) + "\n")
-    with pytest.raises(InputError, match=r"bad\.jsonl, line 2: \"label\" must be 0 or 1"):
+    with pytest.raises(InputError, match=r"bad\.jsonl, line 2: \"label\" of groundedness must be 0 or 1"):
         import_labels(store, path)
     assert store.labels() == []
+    path.write_text(json.dumps({"metric": "groundedness", "question": "q?", "label": 0.5}) + "\n")
+    with pytest.raises(InputError, match=r"line 1: \"label\" of groundedness must be 0 or 1, got 0.5"):
+        import_labels(store, path)  # partly is for answers only
+    with pytest.raises(InputError, match="groundedness label value 0.5"):
+        store.add(Label(metric="groundedness", value=0.5, question="q?"))
+
+
+def test_partly_from_before_it_had_its_own_value_reads_as_half(store, tmp_path):
+    """Stored as 0 with the comment "partly" by `rag label`, exported with "partly": true: both read as 0.5;
+    a rag serve thumbs-down whose comment happens to say "partly" stays a 0."""
+    old = {"metric": "answer", "value": 0, "question": "q?", "comment": "partly"}
+    store.add(Label(**old, source="rag label"))
+    store.add(Label(**old, source="feedback"))
+    assert [(l.value, l.comment) for l in store.labels()] == [(PARTLY_RIGHT, None), (0, "partly")]
+    path = tmp_path / "old.jsonl"
+    path.write_text(json.dumps({"metric": "answer", "question": "q2?", "label": 0, "partly": True}) + "\n")
+    other = LabelStore(f"sqlite:///{tmp_path / 'other.sqlite'}")
+    assert import_labels(other, path) == (1, 0) and other.labels()[0].value == PARTLY_RIGHT
 
 
 def test_kappa_by_hand():
@@ -177,7 +195,22 @@ def test_agreement_with_labels_by_hand(store):
     assert ground["kappa_lo"] <= ground["kappa"] <= ground["kappa_hi"]
     correct = table.loc["correctness"]  # key facts say right on 0, 3, 4; labels on 0, 4
     assert correct["judge"] == "key facts" and correct["balanced_accuracy"] == pytest.approx((1 + 2 / 3) / 2)
+    assert correct["n"] == 5 and correct["partly"] == 0
     assert "context_relevance" not in table.index  # no context labels
+
+
+def test_partly_right_answers_are_left_out_of_agreement_and_counted(store):
+    # Key facts say right on rows 0, 1, 2, 3; labels: right, wrong, partly, partly.
+    rows = pd.DataFrame([row(n, judge="lexical", correctness=1.0) for n in range(4)])
+    for n, value in enumerate([1, 0, PARTLY_RIGHT, PARTLY_RIGHT]):
+        store.add(Label(metric="answer", value=value, question=f"question {n}?", answer=f"answer {n} [1]",
+                        record_id=f"record-{n}"))
+    correct = label_agreement(rows, store.labels()).set_index("metric").loc["correctness"]
+    # measured on rows 0 and 1 only (recall 1, specificity 0); correctness counts partly as half
+    assert (correct["n"], correct["partly"]) == (2, 2) and correct["balanced_accuracy"] == pytest.approx(0.5)
+    board = pd.DataFrame({"rank": [1], "version": [rows["version"][0]]})
+    labelled = with_labelled_correctness(board, rows, store.labels())
+    assert labelled["labelled_correct"][0] == pytest.approx(0.5) and labelled["labelled_correct_n"][0] == 4
 
 
 def test_a_label_follows_the_same_answer_into_a_later_run(store):

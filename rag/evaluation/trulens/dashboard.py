@@ -121,6 +121,7 @@ def start_dashboard(config: Config, port: int | None = None, timeout_s: float = 
     if port and port_in_use(port):
         raise DashboardError(f"Port {port} on {HOST} is already in use by another program: stop it, "
                              "or choose a free port (rag dashboard --port N).")
+    show_labels(url_db)
     port = port or free_port()
     env = dashboard_env(config)
     log_path = Path(log_path) if log_path else Path(config.storage_dir) / "dashboard.log"
@@ -145,6 +146,26 @@ def start_dashboard(config: Config, port: int | None = None, timeout_s: float = 
         raise
     stop(process)
     raise DashboardError(f"The dashboard did not answer on {url} within {timeout_s:.0f} s; see {log_path}.")
+
+
+def show_labels(url: str) -> None:
+    """Bring the dashboard's copy of the labels up to date: labels stored from Python or by
+    ``rag serve`` are synced by nobody else. A failure leaves the dashboard usable, without them."""
+    from contextlib import closing
+
+    from rag.evaluation.labeling import sync_label_feedback
+    from rag.evaluation.labels import LabelStore, has_table
+
+    try:
+        if not has_table(url):  # no labels table: nothing to show, and no table of ours made before TruLens'
+            return
+        with closing(LabelStore(url)) as store:
+            sync_label_feedback(store, url)
+    except Exception as exc:  # the dashboard is still worth having
+        import warnings
+
+        warnings.warn(f"The dashboard will not show your labels ({type(exc).__name__}: {exc}); "
+                      "`rag label --export FILE` still reads them.", stacklevel=2)
 
 
 def _answers(url: str) -> bool:

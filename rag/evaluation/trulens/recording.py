@@ -197,6 +197,7 @@ def stored_rows(config: Any, app_name: str | None = None) -> Any:
     import pandas as pd
 
     from rag.evaluation.ranking import parse_version
+    from rag.evaluation.trulens.label_feedback import is_label_feedback
     from rag.evaluation.trulens.session import open_session
 
     session = open_session(config)
@@ -214,7 +215,7 @@ def stored_rows(config: Any, app_name: str | None = None) -> Any:
     rows["llm"] = parsed.map(lambda p: p["llm"])
     rows["judge"] = parsed.map(lambda p: p["judge"])
     rows["kind"] = rows["retriever"].map(lambda r: str(r).split("[")[0])
-    for name in feedback:
+    for name in (n for n in feedback if not is_label_feedback(n)):  # labels are read from their own table
         rows[SCORE_COLUMNS.get(name, name)] = pd.to_numeric(records[name], errors="coerce").map(
             lambda v: None if pd.isna(v) or v < 0 else v)
     for column in SCORE_COLUMNS.values():
