@@ -48,6 +48,11 @@ class EvaluationCache:
             (self.hits if row else self.misses)[kind] += 1
         return None if row is None else json.loads(row[0])
 
+    def contains(self, kind: str, key: str) -> bool:
+        """Whether an entry is there (not counted as a hit or a miss)."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM entries WHERE kind = ? AND key = ?", (kind, key)).fetchone() is not None
+
     def put(self, kind: str, key: str, value: Any) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", (kind, key, json.dumps(value)))

@@ -27,6 +27,7 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from rag.errors import ConfigError, RagError
+from rag.executors import open_executor
 from rag.evaluation import TRIAD
 from rag.evaluation.cache import CachedChat, EvaluationCache
 from rag.evaluation.citations import citation_faithfulness
@@ -52,6 +53,7 @@ class EvaluationResults:
     screening: Any = None  # rag.evaluation.screen.Screening when the run was screened
     verdict: Any = None  # rag.evaluation.gate's verdict when RAG.evaluate was given fail_under minimums
     early_stopping: Any = None  # rag.evaluation.early_stop.EarlyStopping when the run stopped versions early
+    executor: str = ""  # with a remote executor: what ran on it, what was resumed, per-worker retries and failures
     labels_url: str = field(default="", repr=False)  # the database's URL with its password: where labels are read
 
     def to_string(self, columns: Sequence[str] | None = None) -> str:
@@ -171,6 +173,11 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
             once a sign test on key-fact correctness says it is worse than the leader
             (:mod:`rag.evaluation.early_stop`; needs reference answers). What was stopped and why
             is in ``results.early_stopping`` (and printed with ``progress``); stopped versions rank last.
+
+    With ``executor = "ray"`` in the config, every (version, question) pair is first answered and
+    judged on the cluster (:mod:`rag.evaluation.cluster`; pairs done by an interrupted run are not
+    sent again), and the run below then takes every answer and judgement from the evaluation cache:
+    the same rows, records and leaderboard as a local run. ``results.executor`` says what ran where.
     """
     from rag.embedding import judge_embedder
     from rag.evaluation.judges import judge_label, make_judge
@@ -198,6 +205,9 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
             print(screening, file=sys.stderr, flush=True)
     embed = judge_embedder(config)
     store = EvaluationCache.for_config(config) if cache else None
+    executor = open_executor(config)
+    if executor.remote and store is None:  # the cluster's answers reach this run through a cache all the same
+        store = EvaluationCache(":memory:")
     # a missing key fails here
     metrics = triad_metrics(provider_for(make_judge(config, judge, embed)), cache=store, label=label)
     session = open_session(config)
@@ -208,12 +218,19 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
         warnings.warn("early_stop needs reference answers or key facts to compare versions: every version "
                       "answers every question.", stacklevel=2)
         early_stop = False
+    executed = ""
+    if executor.remote:
+        from rag.evaluation.cluster import answer_on_executor
+
+        with executor:
+            executed = answer_on_executor(app, executor, specs, items, judge, at, app_name, store,
+                                          feedback_timeout, progress)
     bar = _progress(len(specs) * len(items), progress)
     try:
         interleave = early_stop and len(specs) > 1
         runs = []
         for spec in specs:
-            runs.append(_VersionRun(app, spec, items, metrics, label, app_name, embed, bar, at, store, workers))
+            runs.append(VersionRun(app, spec, items, metrics, label, app_name, embed, bar, at, store, workers))
             if not interleave:  # one version after the other: its triad is in before the next starts
                 runs[-1].answer_all(items)
                 rows.extend(runs[-1].finish(session, feedback_timeout))
@@ -229,7 +246,8 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
     results = EvaluationResults(rows=frame, leaderboard=from_rows(frame),
                                 database_url=redact(database_url(config)), labels_url=database_url(config),
                                 judge=label, at=at,
-                                cache=store.summary() if store is not None else "off", screening=screening)
+                                cache=store.summary() if store is not None and cache else "off", screening=screening,
+                                executor=executed)
     if stopping is not None:
         from rag.evaluation.early_stop import rank_stopped_last
 
@@ -241,7 +259,7 @@ def evaluate(app: Any, questions: Any, retrievers: Iterable[Any] | None = None, 
     return results
 
 
-class _VersionRun:
+class VersionRun:
     """One retriever version under TruLens recorders: answer questions (any order, any time), then collect the triad.
 
     The reference metrics computed here are stored in TruLens too, as feedback results of the
@@ -306,7 +324,7 @@ class _VersionRun:
         return self.rows
 
 
-def _interleaved(runs: list[_VersionRun], items: list[Question], bar: Any) -> Any:
+def _interleaved(runs: list[VersionRun], items: list[Question], bar: Any) -> Any:
     """Question by question with every running version; a version clearly worse than the leader stops."""
     from rag.evaluation.early_stop import EarlyStopping
 

@@ -19,6 +19,7 @@ from rag.errors import ConfigError
 from rag.executors import ExecutorPlugin, TaskFailed
 
 MAX_RETRIES = 3
+CANCEL_WAIT_S = 30.0  # an interrupted map waits this long for its cancelled tasks to stop
 # Worker processes start with this process's view of these (the bundled models are read offline).
 WORKER_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "OMP_NUM_THREADS", "RAG_LLAMACPP_VERBOSITY")
 INSTALL_HINT = 'executor=ray needs Ray: pip install -e ".[ray]" (or set executor = "local").'
@@ -89,8 +90,11 @@ class RayExecutor:
                     index = pending.pop(ref)
                     yield index, self._outcome(ray, ref, f"{key}/{index}")
         finally:
-            for ref in pending:  # interrupted: leave no task running for nobody
-                ray.cancel(ref, force=True)
+            if pending:  # interrupted: leave no task running for nobody, and return once they have stopped
+                for ref in pending:
+                    # force: a task interrupted half-way can leave its process's imports broken; a new one starts clean
+                    ray.cancel(ref, force=True)
+                ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_WAIT_S)
         self._note_retries(ray, key, len(items))
 
     def _outcome(self, ray: Any, ref: Any, task_id: str) -> Any:
