@@ -1,7 +1,7 @@
 """Evaluation on a remote executor (``executor = "ray"``): workers answer and judge, this process records.
 
 Each (version, question) pair is one task. A worker runs the same per-row work as a local run,
-:class:`rag.evaluation.run.VersionRun` (``answer``, then ``finish`` for the triad), under TruLens
+:class:`rag.evaluation.version_run.VersionRun` (``answer``, then ``finish`` for the triad), under TruLens
 in a scratch database of its own, with an evaluation cache that notes every answer and judgement
 the row used. Those cache entries come back here and go into this process's evaluation cache.
 The local run that follows then finds every answer and judgement in the cache: the rows, the
@@ -125,7 +125,7 @@ def answer_pair(pair: tuple[Any, int], plan: ClusterPlan) -> dict[str, Any]:
     if run is None:
         from tqdm.auto import tqdm
 
-        from rag.evaluation.run import VersionRun
+        from rag.evaluation.version_run import VersionRun
 
         run = state["runs"][spec.name] = VersionRun(
             state["app"], spec, plan.items, state["metrics"], state["label"], plan.app_name, state["embed"],
