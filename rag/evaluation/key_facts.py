@@ -703,8 +703,10 @@ def check_fact(fact: Fact, answer: str, said: Sequence[Fact] | None = None,
         rival = (lambda m: _comparable(fact, m) and len(m.values) >= len(fact.values)
                  and (len(fact.values) == 1 or len(m.values) == 2))
         check = _verdict(fact, _number_found(fact, said), said, known, rival)
+        # "25 + 10 + 16 = 61 days": a bare 10 in a sum does not state "10 working days".
         return _concluded_otherwise(check, text, said, known, rival, question,
-                                    lambda m: m.kind in NUMBER_KINDS and _number_found(fact, [m]))
+                                    lambda m: m.kind in NUMBER_KINDS and _number_found(fact, [m])
+                                    and bool(m.unit or not fact.unit or not _known(fact.unit)))
     if fact.kind == "date":
         check = _verdict(fact, any(m.kind == "date" and _date_agrees(fact, m) for m in said), said, known,
                          lambda m: m.kind == "date")
@@ -723,7 +725,8 @@ def check_fact(fact: Fact, answer: str, said: Sequence[Fact] | None = None,
     if fact.kind == "role":
         return _verdict(fact, _role_matches(fact, words, said, text), said, known,
                         lambda m: m.kind == "role" and not _role_matches(fact, _words(clean(m.text)), [m], m.text),
-                        states=lambda m: m.kind == "role" and _role_matches(fact, _words(clean(m.text)), [m], m.text))
+                        states=lambda m: m.kind == "role" and _role_matches(fact, _words(clean(m.text)), [m], m.text),
+                        speaks=_question_cover(text, question, fact))
     if fact.kind == "polarity":
         opens = polarity(answer)
         if opens is None:
@@ -738,18 +741,25 @@ def check_fact(fact: Fact, answer: str, said: Sequence[Fact] | None = None,
 
 
 def _verdict(fact: Fact, found: bool, said: Sequence[Fact], known: Sequence[Fact],
-             rival: Callable[[Fact], Any], states: Callable[[Fact], Any] | None = None) -> FactCheck:
+             rival: Callable[[Fact], Any], states: Callable[[Fact], Any] | None = None,
+             speaks: Callable[[Fact], tuple[tuple[int, int], int]] | None = None) -> FactCheck:
     """Found; else contradicted by the first rival mention the reference and question do not make; else missing.
 
     With ``states`` (which mentions state the fact): an answer that names a rival before the fact
     gives the rival as its answer ("the CFO must approve it; the other options (line manager,
-    Department director) do not apply"), and the fact counts as contradicted.
+    Department director) do not apply"), and the fact counts as contradicted. With ``speaks`` (how
+    much of the question a mention's statement repeats), not when the fact's statement speaks for
+    the question more than the rival's: an answer that first recites a table's rows ("Up to $500 |
+    Approver: Line manager") and then concludes "the Department director must approve an expense
+    claim of $3,200" has given the fact.
     """
     if found:
         first = next((m for m in said if states(m)), None) if states else None
         before = next((m for m in said if rival(m) and not _echoed(m, known)), None) if first else None
         if before is not None and before.start < first.start:
-            return FactCheck(fact, "contradicted", before.text)
+            best = max((speaks(m)[1] for m in said if states(m)), default=0) if speaks else -1
+            if not speaks or speaks(before)[1] >= best:
+                return FactCheck(fact, "contradicted", before.text)
         return FactCheck(fact, "found")
     other = next((m for m in said if rival(m) and not _echoed(m, known)), None)
     return FactCheck(fact, "contradicted", other.text) if other else FactCheck(fact, "missing")
@@ -782,17 +792,10 @@ def _concluded_otherwise(check: FactCheck, text: str, said: Sequence[Fact], know
     the other rows ("Annual leave: 25 working days") or a second, less specific sentence is no
     contradiction.
     """
-    if check.status != "found" or not question:
+    cover = _question_cover(text, question, check.fact)
+    if check.status != "found" or cover is None:
         return check
     subject = set(content_stems(question)) - set(content_stems(check.fact.text)) - ASKING_WORDS
-    if len(subject) < 2:
-        return check
-    spans = _statements(text)
-
-    def cover(m: Fact) -> tuple[tuple[int, int], int]:
-        span = next(((a, b) for a, b in spans if a <= m.start < b), spans[-1])
-        return span, len(subject & set(content_stems(text[span[0]:span[1]])))
-
     stating = [cover(m) for m in said if states(m)]
     best = max((n for _, n in stating), default=0)
     stating_spans = {span for span, _ in stating}
@@ -802,6 +805,24 @@ def _concluded_otherwise(check: FactCheck, text: str, said: Sequence[Fact], know
             if span not in stating_spans and n > best and 2 * n >= len(subject):
                 return FactCheck(check.fact, "contradicted", m.text)
     return check
+
+
+def _question_cover(text: str, question: str | None,
+                    fact: Fact) -> Callable[[Fact], tuple[tuple[int, int], int]] | None:
+    """mention -> (its statement's span, how many of the question's subject words that statement repeats);
+    None when the question has too few subject words to tell statements apart."""
+    if not question:
+        return None
+    subject = set(content_stems(question)) - set(content_stems(fact.text)) - ASKING_WORDS
+    if len(subject) < 2:
+        return None
+    spans = _statements(text)
+
+    def cover(m: Fact) -> tuple[tuple[int, int], int]:
+        span = next(((a, b) for a, b in spans if a <= m.start < b), spans[-1])
+        return span, len(subject & set(content_stems(text[span[0]:span[1]])))
+
+    return cover
 
 
 def _echoed(mention: Fact, known: Sequence[Fact]) -> bool:

@@ -260,3 +260,23 @@ def test_other_rows_and_less_specific_sentences_beside_the_fact_are_no_contradic
                    "Full-time employees get 10 working days of paid sick leave, and 25 days of annual leave."):
         out = correctness(answer, SICK, question=SICK_Q)
         assert out["correctness"] == 1.0, (answer, out)
+
+
+def test_a_sum_that_uses_the_right_value_but_concludes_another_is_wrong():
+    summed = LISTED_THEN_CONCLUDED.rsplit("\n\n", 1)[0] + (
+        "\n\nSo, a full-time employee gets 25 + 10 + 5 = 40 days of paid sick leave per calendar year.")
+    out = correctness(summed, SICK, question=SICK_Q)
+    assert out["correctness"] <= CAP and "answer says 40 days" in out["correctness_reason"], out
+
+
+def test_recited_rows_before_a_conclusion_that_gives_the_fact_are_no_contradiction():
+    recited = ("According to the sources, the approval thresholds are:\n"
+               "- Claim amount: Up to $500 | Approver: Line manager.\n"
+               "- Claim amount: $500.01 to $5,000 | Approver: Department director.\n"
+               "- Claim amount: Above $5,000 | Approver: Chief Financial Officer.\n\n"
+               "Since $3,200 falls within $500.01 to $5,000, the Department director must approve an expense "
+               "claim of $3,200. [2]")
+    assert correctness(recited, APPROVER, question=APPROVER_Q)["correctness"] == 1.0
+    # Rows recited, then the wrong row concluded: still the rival's answer.
+    wrong = recited.replace("the Department director must approve", "the Line manager must approve")
+    assert correctness(wrong, APPROVER, question=APPROVER_Q)["correctness"] <= CAP
