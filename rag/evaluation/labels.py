@@ -5,10 +5,11 @@
     store.labels(metric="answer")          # oldest first
 
 One small table of our own (``rag_labels``), made with SQLAlchemy on first use: TruLens's tables are
-never touched. ``rag serve`` writes a user's thumbs up/down here (metric ``answer``); a labelling
-command (``rag label``, :mod:`rag.evaluation.labeling`) writes per-metric labels (``answer``
-correctness, ``groundedness``, ``context_relevance`` of one context, ``answer_relevance``) to measure
-the judges' agreement with people; its labels keep the run's record id and version (``retriever``).
+never touched here (the dashboard's copy of the labels is :mod:`rag.evaluation.trulens.label_feedback`'s).
+``rag serve`` writes a user's thumbs up/down here (metric ``answer``); a labelling command
+(``rag label``, :mod:`rag.evaluation.labeling`) writes per-metric labels (``answer`` correctness,
+``groundedness``, ``context_relevance`` of one context, ``answer_relevance``) to measure the
+judges' agreement with people; its labels keep the run's record id and version (``retriever``).
 
 A value is 1 (good / grounded / relevant), 0, or, for an answer only, 0.5: partly right
 (:data:`PARTLY_RIGHT`). Labels stored before partly had a value of its own (0 with the comment

@@ -1,12 +1,13 @@
 """The TruLens dashboard as a user sees it: a database with two app versions, the dashboard
 started by ``rag.evaluation.trulens.dashboard.start_dashboard`` on 127.0.0.1, the page rendered in
-headless Chromium (Selenium), both versions visible, a screenshot kept, and no request leaving
-the machine."""
+headless Chromium (Selenium), both versions visible, a person's labels of one version shown beside
+the judges' scores, a screenshot kept, and no request leaving the machine."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -29,6 +30,8 @@ CHROME_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-de
                 "--window-size=1600,1400"]
 LOCAL_HOSTS = {"127.0.0.1"}
 RENDER_TIMEOUT_S = 240  # first render imports TruLens in the dashboard process: slow on 2 shared cores
+LABELS = {"answer": 0.5, "groundedness": 1, "context_relevance": 0}  # partly right, grounded, context irrelevant
+SHOWN_AS = {"label: correctness": 0.5, "label: groundedness": 1.0, "label: context relevance": 0.0}
 
 
 def browser_paths() -> tuple[str, str] | None:
@@ -53,6 +56,17 @@ def evaluated(sample_app, tmp_path_factory):
     rows = results.rows
     assert len(rows) == 2 and rows["error"].isna().all(), rows[["version", "error"]]
     assert rows[["context_relevance", "groundedness", "answer_relevance"]].notna().all().all()
+    # The first version's answer labelled through the API (not synced here: the dashboard's start does it).
+    from contextlib import closing
+
+    from rag.evaluation.labels import Label
+
+    labelled = rows.iloc[0]
+    with closing(app.labels()) as store:
+        for metric, value in LABELS.items():
+            store.add(Label(metric=metric, value=value, question=labelled["question"], answer=labelled["answer"],
+                            record_id=labelled["record_id"], retriever=labelled["version"], source="rag label",
+                            annotator="tester"))
     return app, results, folder
 
 
@@ -250,6 +264,30 @@ def test_dashboard_shows_both_versions(rendered):
     assert all(v in rendered["grid_text"] for v in versions)  # and one row each in the "App Versions" grid
     for label in ("Records", "Context Relevance", "Groundedness", "Answer Relevance"):
         assert text.count(label) >= 2, label
+
+
+def test_dashboard_shows_the_labels_beside_the_judges_scores(rendered, dashboard, browser):
+    """List View: each version's metric cards; the labelled version has one card per label, among the
+    judges' cards, with the label's value; the other version has none."""
+    text = wait_for(browser, lambda t: all(name in t for name in SHOWN_AS), "the labels' cards", dashboard[2],
+                    timeout_s=60)
+    for name, value in SHOWN_AS.items():
+        shown = re.findall(rf"^{re.escape(name)}\n(-?[0-9.]+)$", text, flags=re.M)
+        assert [float(v) for v in shown] == [value], (name, text[:3000])  # once: only the labelled version
+    labelled, other = rendered["versions"]
+    heading_y = {h.text.strip(): h.location["y"] for h in browser.find_elements("css selector", "h4")
+                 if h.text.strip() in rendered["versions"]}
+
+    def version_above(y: float) -> str:
+        return max((v for v in heading_y if heading_y[v] < y), key=lambda v: heading_y[v])
+
+    for name in (*SHOWN_AS, "Groundedness"):
+        # Streamlit keeps hidden copies of some texts (tooltips, zero-size): only what is on screen counts.
+        cards = [c for c in browser.find_elements("xpath", f"//*[normalize-space(text())='{name}']")
+                 if c.is_displayed() and c.size["height"] > 0]
+        assert cards, name
+        owners = [version_above(card.location["y"]) for card in cards]
+        assert labelled in owners and (name == "Groundedness") == (other in owners), (name, owners)
 
 
 def test_dashboard_screenshot_is_a_real_picture(rendered):
