@@ -65,6 +65,9 @@ class RayExecutor:
             self.started_here = True
         self.ray = ray
         self.ledger = _ledger(ray)
+        # Wait until the ledger runs: a task blocked on it (ray.get) frees its CPU, and Ray would start the next
+        # task on that node in another process beside it (two tasks and two models on one CPU).
+        ray.get(self.ledger.starts.remote(""))
         return ray
 
     def machines(self) -> int:
