@@ -158,7 +158,9 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
                 questions, retrievers=[args.retriever], judge=args.judge, progress=False,
                 output_dir=storage / "eval"))
             rows = results.rows
-            out["eval"].update(rows=len(rows), errors=int(rows["error"].notna().sum()), note=results.executor,
+            # The cache line says whether this process answered or judged anything itself after the workers.
+            out["eval"].update(rows=len(rows), errors=int(rows["error"].notna().sum()),
+                               note=f"{results.executor} | driver's evaluation cache: {results.cache}",
                                answers=rows["answer"].tolist())
     finally:
         if cluster is not None:
