@@ -33,7 +33,8 @@ EVIDENCE_UNITS = 3  # units shown to the judge per claim
 # covers ("Full-time employees receive the entitlements below for each calendar year").
 LEAD_IN_WORDS = 60
 # Unit score = cosine + LEXICAL_WEIGHT * share of the claim's topic words in the unit
-# + NUMBER_BONUS when the unit holds one of the claim's numbers.
+# + NUMBER_BONUS * share of the claim's numbers the unit holds; numbers the question already has
+# ("AquaPure 3000") are in every unit about the topic and do not count.
 LEXICAL_WEIGHT = 0.5
 NUMBER_BONUS = 0.15
 UNIT_WORDS = 2  # words after a number that say what it counts ("10 working days")
@@ -230,13 +231,14 @@ class EvidenceFinder:
         claim_vector = np.asarray(self.embed([claim]))[0]
         cosine = self._vectors @ claim_vector
         wanted = topic_stems(claim)
-        claim_numbers = set(numbers_of(claim))
+        asked = set(numbers_of(question or ""))
+        claim_numbers = [a for a in set(numbers_of(claim)) if not any(_same_number(a, q) for q in asked)]
         topic, scores = [], []
         for i in range(len(self.units)):
             lexical = len(wanted & self._stems[i]) / len(wanted) if wanted else 0.0
-            has_number = any(_same_number(a, b) for a in claim_numbers for b in self._numbers[i])
+            held = sum(any(_same_number(a, b) for b in self._numbers[i]) for a in claim_numbers)
             topic.append(float(cosine[i]) + LEXICAL_WEIGHT * lexical)
-            scores.append(topic[-1] + NUMBER_BONUS * has_number)
+            scores.append(topic[-1] + NUMBER_BONUS * (held / len(claim_numbers) if claim_numbers else 0.0))
         evidence = Evidence(claim, [], [])
         about = self._check_rows(evidence, topic)
         if question and about is not None and not evidence.contradicted:

@@ -148,3 +148,15 @@ def test_a_table_row_is_shown_with_the_prose_that_introduces_its_table():
     # Evidence without a table row has no lead-in: the judge sees the sentences alone.
     prose = EvidenceFinder([LEAVE, PROSE], flat_embed, k=1).find("Expense claims are submitted within 30 days.")
     assert prose.units == [PROSE.split(". ")[0] + "."] and not prose.lead_ins
+
+
+def test_evidence_prefers_the_unit_with_the_claims_own_numbers_over_the_products_number():
+    """"AquaPure 3000" is in the question and in every sentence about the product: the sentence with
+    the claim's other numbers (17, 19200) is its evidence, not one that merely names the product."""
+    manual = ("The AquaPure 3000 acts as a Modbus RTU slave and its factory default address can be changed. "
+              "The AquaPure 3000 factory default Modbus RTU settings follow. "
+              "The factory settings are: address 17, 19200 baud.")
+    claim = "The factory default Modbus RTU address of the AquaPure 3000 is 17 and the baud rate is 19200."
+    question = "What are the factory default Modbus RTU address and baud rate of the AquaPure 3000?"
+    found = EvidenceFinder([manual], flat_embed, k=2).find(claim, question)
+    assert "The factory settings are: address 17, 19200 baud." in found.units, found.units

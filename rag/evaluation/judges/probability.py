@@ -79,7 +79,7 @@ ANSWER_SUFFIX = ("\n\nDoes this response address the question, attempting to ans
 
 # ---------------------------------------------------------------------------------- calibration
 # Logistic models: score = sigmoid(bias + sum(weight * feature)), features in FEATURES order.
-# Groundedness refitted 2026-12-06 (prompts pj-v3: each claim against its own evidence, with the
+# Groundedness refitted 2026-12-07 (prompts pj-v3: each claim against its own evidence, with the
 # explicit checks of rag/evaluation/evidence.py as features; `bench/calibrate_judge.py --only
 # begin,g_adversarial`); relevance fitted 2026-12-01 (pj-v2). With Qwen2.5-Coder-1.5B-Instruct
 # Q4_K_M: class-balanced, each dataset weighted equally, L2 0.05 on standardised
@@ -101,7 +101,7 @@ FEATURES = {
     "answer_relevance": ("logit", "cosine"),
 }
 COEFFICIENTS: dict[str, dict[str, Any]] = {
-    "groundedness": {"bias": -0.918, "weights": (0.456, 0.582, 0.0, 0.0, -0.566, -0.25, 0.201)},
+    "groundedness": {"bias": -1.088, "weights": (0.475, 0.649, 0.0, 0.0, -0.487, -0.265, 0.269)},
     "context_relevance": {"bias": -3.195, "weights": (1.563, 1.795, 0.414)},
     "answer_relevance": {"bias": -1.562, "weights": (0.937, 3.137)},
 }
