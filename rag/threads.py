@@ -1,15 +1,16 @@
-"""CPU threads for the models. A setting of 0 means "choose for this machine", once per process.
+"""CPU threads for the models. A setting of 0 means every core of this machine (capped).
 
 Measured with bench/threads.py on a 2-core machine (see README, "Threads"): with the cores free,
 2 threads made the 1.5B model about 2x faster and the embedders about 1.5x; with two other busy
-processes, 2 generation threads made token generation slower (and torch embedding 3x slower),
-while prompt processing still gained from every core. So: prompt processing uses every core;
-generation and embedding use every core only when the machine is quiet when the model loads.
+processes, 2 generation threads made token generation slower, while prompt processing still gained
+from every core. Every model uses every core (capped) by default all the same: llama.cpp's logits
+depend on the number of generation threads, so a default that followed the machine's load made
+the same run give other answers (the sample's auto_merging sick-leave answer: 10 days with one
+thread, 25 with two). A run repeats on the same machine; on a busy one set the threads to 1.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 
 AUTO_CAP = 8  # beyond this, CPU inference is bound by memory bandwidth, not cores
@@ -23,21 +24,11 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-@functools.cache
-def _quiet_threads() -> int:
-    # Decided once: the generator and the judges must ask for the same engine, or it loads twice.
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        return 1
-    return min(cores(), AUTO_CAP) if load <= cores() - 1 else 1
-
-
 def model_threads(setting: int) -> int:
-    """Threads for token generation or embedding: the setting, or (0) all cores when the machine is quiet."""
-    return int(setting) if setting else _quiet_threads()
+    """Threads for token generation or embedding: the setting, or (0) every core (not the load: see above)."""
+    return int(setting) if setting else min(cores(), AUTO_CAP)
 
 
 def prompt_threads(setting: int) -> int:
     """Threads for llama.cpp's prompt processing: the setting, or (0) every core."""
-    return int(setting) if setting else min(cores(), AUTO_CAP)
+    return model_threads(setting)

@@ -21,6 +21,7 @@ from rag.evaluation.metrics import answer_correctness, cutoff_scores, retrieval_
 from rag.evaluation.questions import Question
 from rag.evaluation.ranking import version_name
 from rag.generation import generator_label
+from rag.threads import model_threads
 
 DEFAULT_AT = (1, 3, 5)  # retrieval cut-offs reported for every version, whatever its own k
 
@@ -91,7 +92,8 @@ class VersionRun:
         metadata = {
             "retriever": spec.name, "kind": spec.kind, "judge": label, "llm_provider": config.llm_provider,
             "llm_model": generator_label(config), "embed_model": config.embed_model, "reranker": config.reranker,
-            "max_new_tokens": config.max_new_tokens, "temperature": config.temperature, "seed": config.seed}
+            "max_new_tokens": config.max_new_tokens, "temperature": config.temperature, "seed": config.seed,
+            "llm_threads": model_threads(config.llm_threads)}  # a local model's answers depend on it
         # A TruLens recorder records one question at a time: one recorder per worker, same app version.
         self.free: queue.Queue = queue.Queue()
         for _ in range(workers):
