@@ -211,7 +211,9 @@ class Row:
 
 
 def feature_key(model_name: str, item: Item) -> str:
-    return _digest(model_name, pj.PROMPT_VERSION, item.metric, item.args)
+    # Groundedness asks the LLM about each claim's evidence, so a change of the evidence code changes P(yes) too.
+    code = _evidence_version() if item.metric == "groundedness" else ""
+    return _digest(model_name, pj.PROMPT_VERSION, item.metric, item.args, code)
 
 
 # The measures without the LLM are cached too, keyed by the source of the code that computes them,
