@@ -93,7 +93,10 @@ class ContextPruner(BaseNodePostprocessor):
             known = {t: _vectors[(model, t)] for t in set(texts) if (model, t) in _vectors}
         missing = sorted(set(texts) - set(known))
         if missing:
-            rows = embed_texts(self.config, missing)
+            # One text per call: the int8 embedder quantises a batch as a whole, so a unit's vector moved
+            # with its batch mates (cosine 0.992), and which units were cached already decided the batches:
+            # an answer then depended on the questions asked before it in the process.
+            rows = [embed_texts(self.config, [text])[0] for text in missing]
             known.update(zip(missing, rows))
             with _vectors_lock:
                 if len(_vectors) + len(missing) > _CACHE_SIZE:  # bounded: a long-running server stays small

@@ -40,3 +40,21 @@ def test_a_pruned_prompt_is_shorter_and_still_answers(sample_app):
     pruned = sample_app.query(MEMBRANE, retriever="auto_merging:context_budget=200")
     assert pruned.usage["prompt_tokens"] < whole.usage["prompt_tokens"] / 3
     assert pruned.answer.strip() and pruned.sources
+
+
+def test_pruned_sources_do_not_depend_on_the_questions_asked_before(sample_app):
+    """The int8 embedder's vectors move with their batch mates; pruning must not let the cache's history
+    (which units were embedded with which) change what a question's prompt holds."""
+    from rag.retrieval import prune
+
+    others = ["How many days of paid sick leave does a full-time Northwind Robotics employee get per calendar year?",
+              "At Northwind Robotics, who must approve an expense claim of $3,200?",
+              "What is the minimum password length for Northwind Robotics company accounts?"]
+    question = ("When can a new Northwind Robotics employee first work remotely, and how many remote days per "
+                "week are then allowed?")
+    prune._vectors.clear()
+    alone = sample_app.retrieve(question, "basic")
+    prune._vectors.clear()
+    for other in others:
+        sample_app.retrieve(other, "basic")
+    assert sample_app.retrieve(question, "basic") == alone
