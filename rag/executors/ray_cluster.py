@@ -5,13 +5,15 @@ this machine for the run. A process that already called ``ray.init`` (a notebook
 as it is and left connected. Every task may run ``MAX_RETRIES`` more times when its worker process
 or node dies (Ray's own retry); each start is noted in a small ledger actor on this machine, so a
 retried task is reported with the worker that stopped, and a task that failed for good with the
-worker that ran it last.
+worker that ran it last. A task whose node died and that Ray's retry left pending is submitted again
+by the map itself (``stranded``).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import time
 from collections import Counter
 from typing import Any, Callable, Iterator, Sequence
 
@@ -20,6 +22,11 @@ from rag.executors import ExecutorPlugin, TaskFailed
 
 MAX_RETRIES = 3
 CANCEL_WAIT_S = 30.0  # an interrupted map waits this long for its cancelled tasks to stop
+POLL_S = 5.0  # how often a map with nothing finished looks for tasks stranded on a dead node
+# Ray retries a dead node's tasks itself, but a retry can stay pending for good (ray-project/ray#44578): a task
+# whose last start was on a node that has been dead this long, while a CPU stood free, is cancelled and submitted
+# again by the map (a retry queued behind busy CPUs is only waiting).
+STRANDED_AFTER_S = 45.0
 # Worker processes start with this process's view of these (the bundled models are read offline).
 WORKER_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "OMP_NUM_THREADS", "RAG_LLAMACPP_VERBOSITY")
 INSTALL_HINT = 'executor=ray needs Ray: pip install -e ".[ray]" (or set executor = "local").'
@@ -49,6 +56,7 @@ class RayExecutor:
         self.by_worker: Counter[str] = Counter()
         self.retried: list[str] = []
         self.failed: list[str] = []
+        self.resubmitted: list[str] = []  # tasks the map submitted again (Ray's retry stayed pending)
 
     # ------------------------------------------------------------ cluster
     def start(self) -> Any:
@@ -84,14 +92,33 @@ class RayExecutor:
         task = ray.remote(max_retries=MAX_RETRIES)(_run_task)
         shared_refs = [ray.put(value) for value in shared]  # sent once, not once per task
         key = os.urandom(6).hex()
-        pending = {task.remote(function, item, self.ledger, f"{key}/{index}", *shared_refs): index
-                   for index, item in enumerate(items)}
+
+        def submit(index: int) -> Any:
+            return task.remote(function, items[index], self.ledger, f"{key}/{index}", *shared_refs)
+
+        pending = {submit(index): index for index in range(len(items))}
+        dead_since: dict[int, float] = {}
+        resubmitted: Counter[int] = Counter()
         try:
             while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
                 for ref in done:
                     index = pending.pop(ref)
                     yield index, self._outcome(ray, ref, f"{key}/{index}")
+                if done:
+                    continue
+                last_nodes = ray.get(self.ledger.last_nodes.remote(key))
+                alive = {node["NodeID"] for node in ray.nodes() if node.get("Alive")}
+                idle = ray.available_resources().get("CPU", 0) >= 1
+                for index in stranded(pending.values(), last_nodes, alive if idle else None, dead_since,
+                                      time.monotonic(), resubmitted):
+                    ref = next(ref for ref, i in pending.items() if i == index)
+                    ray.cancel(ref, force=True)
+                    del pending[ref]
+                    pending[submit(index)] = index
+                    resubmitted[index] += 1
+                    dead_since.pop(index, None)
+                    self.resubmitted.append(str(index))
         finally:
             if pending:  # interrupted: leave no task running for nobody, and return once they have stopped
                 for ref in pending:
@@ -127,6 +154,8 @@ class RayExecutor:
         line = f"ray: {sum(self.by_worker.values())} task(s) on {len(self.by_worker)} worker(s) ({counts})"
         if self.retried:
             line += f"; retried after a worker stopped: {'; '.join(self.retried)}"
+        if self.resubmitted:
+            line += f"; submitted again after Ray's retry stalled: task {', '.join(self.resubmitted)}"
         if self.failed:
             line += f"; failed: {'; '.join(self.failed)}"
         return line
@@ -143,6 +172,27 @@ class RayExecutor:
         self.close()
 
 
+def stranded(pending: Any, last_nodes: dict[int, str], alive: set[str] | None, dead_since: dict[int, float],
+             now: float, resubmitted: Counter[int]) -> list[int]:
+    """The pending tasks to submit again: their last start was on a node dead for ``STRANDED_AFTER_S``.
+
+    ``last_nodes`` maps a task's index to the node of its last start (tasks not started yet are waiting for a
+    CPU, not stranded); ``alive`` is the live nodes, or None while no CPU is free (every pending task may just
+    be queued); ``dead_since`` is updated with when each task was first seen stranded. A task is submitted
+    again at most ``MAX_RETRIES`` times.
+    """
+    out = []
+    for index in pending:
+        node = last_nodes.get(index)
+        if node is None or alive is None or node in alive:
+            dead_since.pop(index, None)
+            continue
+        since = dead_since.setdefault(index, now)
+        if now - since >= STRANDED_AFTER_S and resubmitted[index] < MAX_RETRIES:
+            out.append(index)
+    return out
+
+
 def worker_name() -> str:
     """This worker process, as reports name it: machine address, Ray node, process id."""
     import ray
@@ -156,7 +206,8 @@ def _run_task(function: Callable[..., Any], item: Any, ledger: Any, task_id: str
     import ray
 
     name = worker_name()
-    ray.get(ledger.start.remote(task_id, name))  # before the work: a worker that dies mid-task is on record
+    # Before the work: a worker that dies mid-task is on record.
+    ray.get(ledger.start.remote(task_id, name, ray.get_runtime_context().get_node_id()))
     try:
         return name, function(item, *shared)
     except Exception as exc:  # an error of the work itself: retrying on another worker would fail the same way
@@ -176,9 +227,14 @@ def _ledger(ray: Any) -> Any:
     class Ledger:
         def __init__(self) -> None:
             self.workers: dict[str, list[str]] = {}
+            self.nodes: dict[str, str] = {}  # task id -> the node of its last start
 
-        def start(self, task_id: str, worker: str) -> None:
+        def start(self, task_id: str, worker: str, node: str) -> None:
             self.workers.setdefault(task_id, []).append(worker)
+            self.nodes[task_id] = node
+
+        def last_nodes(self, key: str) -> dict[int, str]:
+            return {int(t.split("/")[1]): n for t, n in self.nodes.items() if t.startswith(key + "/")}
 
         def starts(self, task_id: str) -> list[str]:
             return self.workers.get(task_id, [])
