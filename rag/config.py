@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import ConfigError, InputError
+from rag.registry import GENERATORS, RETRIEVER_KINDS
 from rag.value_parsers import descending_sizes, non_negative_int, optional_top_n, positive_int, ratio
 
 ENV_PREFIX = "RAG_"
@@ -194,9 +195,6 @@ class Config:
 
     def validate(self) -> None:
         """Raise a one-line ConfigError for the first setting that cannot work."""
-        # The one lookup above config: the registered retriever kinds declare which settings they read.
-        from rag.retrieval import RETRIEVER_KINDS
-
         for name in ("embed_batch_size", "max_new_tokens", "context_window"):
             self._check(name, positive_int)
         for name in ("embed_threads", "llm_threads", "llm_prompt_threads", "seed"):
@@ -255,10 +253,8 @@ class Config:
 
     def resolved(self) -> dict[str, Any]:
         """The values as used (the generator's default model, the evaluation database), keys masked."""
-        from rag.generation import model_name
-
         out = self.as_dict()
-        out["llm_model"] = model_name(self)
+        out["llm_model"] = self.llm_model or GENERATORS.get(self.llm_provider).default_model
         out["database_url"] = mask_password(self.resolved_database_url)
         return out
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import threading
-from typing import Generic, Iterator, TypeVar
+from typing import Any, Generic, Iterator, TypeVar
 
 from rag.errors import ConfigError
 
@@ -85,3 +85,9 @@ class Registry(Generic[T]):
                 if item is not None:
                     self.register(getattr(item, "name", info.name), item)
             self._discovered = True
+
+
+# The two registries that Config checks settings against are made here, at the bottom, so that config imports no
+# stage; their stages hand them on with their part types (rag.retrieval.RETRIEVER_KINDS, rag.generation.GENERATORS).
+RETRIEVER_KINDS: Registry[Any] = Registry("retriever", "--retriever", "rag.retrieval.kinds")
+GENERATORS: Registry[Any] = Registry("generator provider", "llm_provider", "rag.generation.providers")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from rag.errors import ConfigError
+import rag.registry
 from rag.registry import Registry
 
 
@@ -23,7 +24,7 @@ class Generator:
     order: int = 100
 
 
-GENERATORS: Registry[Generator] = Registry("generator provider", "llm_provider", "rag.generation.providers")
+GENERATORS: Registry[Generator] = rag.registry.GENERATORS
 
 
 def make_llm(config: Any) -> Any:

@@ -2,12 +2,13 @@
 rerankers (``rerankers/``),
 retriever specs like ``sentence_window:window_size=1,top_k=4``, and the query engine."""
 
+import rag.registry
 from rag.registry import Registry
 from rag.retrieval.kind import RetrieverKind
 from rag.retrieval.mode import Mode
 from rag.retrieval.rerank import Reranker
 
-RETRIEVER_KINDS: Registry[RetrieverKind] = Registry("retriever", "--retriever", "rag.retrieval.kinds")
+RETRIEVER_KINDS: Registry[RetrieverKind] = rag.registry.RETRIEVER_KINDS
 RERANKERS: Registry[Reranker] = Registry("reranker", "reranker", "rag.retrieval.rerankers")
 MODES: Registry[Mode] = Registry("first-stage mode", "mode", "rag.retrieval.modes")
 
