@@ -94,3 +94,30 @@ def test_cli_start_up_imports_nothing_heavy():
             "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'llama_index', 'trulens', 'xllamacpp', "
             "'transformers', 'sentence_transformers', 'ray')]; print(bad[:5]); assert not bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_no_module_uses_another_modules_private_names():
+    """``from rag.x import _helper`` or ``x._helper`` where ``x`` is a rag module imported by name: a private
+    name is its module's to change, so another module reaching it is a hidden dependency."""
+    mods = modules()
+    offenders = []
+    for name, path in mods.items():
+        tree = ast.parse(path.read_text())
+        aliases = {}  # local name -> rag module it stands for
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rag") and node.level == 0:
+                for alias in node.names:
+                    target = f"{node.module}.{alias.name}"
+                    if target in mods:
+                        aliases[alias.asname or alias.name] = target
+                    elif alias.name.startswith("_") and not alias.name.startswith("__") and node.module != name:
+                        offenders.append(f"{name} imports {node.module}.{alias.name}")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name in mods and alias.asname:
+                        aliases[alias.asname] = alias.name
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases \
+                    and node.attr.startswith("_") and not node.attr.startswith("__") and aliases[node.value.id] != name:
+                offenders.append(f"{name} uses {aliases[node.value.id]}.{node.attr}")
+    assert not offenders, sorted(set(offenders))
