@@ -223,6 +223,7 @@ def _evidence_version() -> str:
     code = [(ROOT / "rag" / "evaluation" / name).read_text(encoding="utf-8")
             for name in ("evidence.py", "judges/lexical.py")]
     code.append(inspect.getsource(pj.ProbabilityJudge.claim_evidence))
+    code.append(inspect.getsource(pj.split_claims))  # which sentences are claims
     return hashlib.sha1("".join(code).encode()).hexdigest()[:12]
 
 

@@ -233,20 +233,24 @@ class EvidenceFinder:
         wanted = topic_stems(claim)
         asked = set(numbers_of(question or ""))
         claim_numbers = [a for a in set(numbers_of(claim)) if not any(_same_number(a, q) for q in asked)]
-        topic, scores = [], []
+        topic, scores, held, lexical = [], [], [], []
         for i in range(len(self.units)):
-            lexical = len(wanted & self._stems[i]) / len(wanted) if wanted else 0.0
-            held = sum(any(_same_number(a, b) for b in self._numbers[i]) for a in claim_numbers)
-            topic.append(float(cosine[i]) + LEXICAL_WEIGHT * lexical)
-            scores.append(topic[-1] + NUMBER_BONUS * (held / len(claim_numbers) if claim_numbers else 0.0))
+            lexical.append(len(wanted & self._stems[i]) / len(wanted) if wanted else 0.0)
+            held.append(sum(any(_same_number(a, b) for b in self._numbers[i]) for a in claim_numbers))
+            topic.append(float(cosine[i]) + LEXICAL_WEIGHT * lexical[i])
+            scores.append(topic[-1] + NUMBER_BONUS * (held[i] / len(claim_numbers) if claim_numbers else 0.0))
         evidence = Evidence(claim, [], [])
         about = self._check_rows(evidence, topic)
         if question and about is not None and not evidence.contradicted:
             self._check_asked_row(evidence, question)
         if about is None:  # no table row speaks of the claim: the prose unit most about its topic
             about = int(np.argmax(topic))
-            self._check_quantities(evidence, about)
+            self._check_quantities(evidence, about, lexical)
         order = [i for i in np.argsort(-np.asarray(scores)) if i != about][:self.k - 1]
+        if claim_numbers:  # the unit holding most of the claim's own numbers is always shown (they are its facts)
+            numbered = max(range(len(self.units)), key=lambda i: (held[i], scores[i]))
+            if held[numbered] * 2 >= len(claim_numbers) and numbered != about and numbered not in order:
+                order = [*order[:self.k - 2], numbered]
         order = sorted([about, *order], key=lambda i: -scores[i])
         evidence.units, evidence.scores = [self.units[i] for i in order], [scores[i] for i in order]
         evidence.lead_ins = list(dict.fromkeys(self.lead_in[i] for i in order if self.lead_in[i]))
@@ -325,8 +329,10 @@ class EvidenceFinder:
                         anchor = "; ".join(f"{h}: {row[h]}" for h in sorted(keys))
                         evidence.contradicted.append(f'"{cell}": the row asked about ({anchor}) gives {header}: {row[header]}')
 
-    def _check_quantities(self, evidence: Evidence, about: int) -> None:
-        """Contradicted: the unit most about the claim's topic counts the same thing with another value."""
+    def _check_quantities(self, evidence: Evidence, about: int, lexical: list[float]) -> None:
+        """Contradicted: the unit most about the claim's topic counts the same thing with another value,
+        and no unit with as many of the claim's words gives the claim's value ("place it in the pH 4.00
+        buffer" is no contradiction of the step before it, "place it in the pH 7.00 buffer")."""
 
         everywhere = {v for numbers in self._numbers for v in numbers}
         stated = quantities(self.units[about])
@@ -335,8 +341,13 @@ class EvidenceFinder:
                 evidence.absent.append(shown)
             same_unit = [(v, text) for v, u, text in stated if _same_unit(u, unit)]
             in_range = any(within(value, cell) for cell in self.units[about].split(ROW_MARK))
-            if same_unit and not in_range and not any(_same_number(value, v) for v, _ in same_unit):
+            if same_unit and not in_range and not any(_same_number(value, v) for v, _ in same_unit) \
+                    and not self._gives(value, unit, [i for i, share in enumerate(lexical) if share >= lexical[about]]):
                 evidence.contradicted.append(f"{shown} (evidence: {same_unit[0][1]})")
+
+    def _gives(self, value: float, unit: frozenset[str], among: list[int]) -> bool:
+        """Whether one of the units ``among`` counts ``unit`` with ``value``."""
+        return any(_same_number(value, v) and _same_unit(u, unit) for i in among for v, u, _ in quantities(self.units[i]))
 
 
 def lead_in(sentences: list[str]) -> str:
@@ -359,8 +370,13 @@ def names(claim: str) -> list[str]:
     """Capitalised words or runs of them inside a sentence ("Margaret Oldroyd", "Harwell"): the
     names a claim commits to. Sentence-initial words are left out (they are capitalised anyway)."""
     text = re.sub(r"\[\d+\]", " ", claim)
-    found = [m.group(1) for m in NAME.finditer(text)]
-    return [n for n in dict.fromkeys(found) if n.lower() not in FUNCTION_WORDS and len(n) > 2]
+    found = []
+    for match in NAME.finditer(text):
+        run = match.group(1).split(" ")
+        while run and run[0].lower() in FUNCTION_WORDS:  # "answer is: The Department director": no name "The"
+            run = run[1:]
+        found.append(" ".join(run))
+    return [n for n in dict.fromkeys(found) if n and n.lower() not in FUNCTION_WORDS and len(n) > 2]
 
 
 def negates(text: str) -> bool:
@@ -384,8 +400,10 @@ def states(cell: str, claim_words: list[str], claim_numbers: list[float], claim_
     words_ = normalise(cell).split()
     if not words_ or len(words_) > MAX_CELL_WORDS:  # notes and long cells are prose, not values
         return False
-    amounts = claim_money if CURRENCY.search(cell) else claim_numbers
-    if any(within(v, cell) for v in amounts):
+    if CURRENCY.search(cell):
+        if any(within(v, cell) for v in claim_money):
+            return True
+    elif any(within(v, cell) and counts_the_same(v, claim_words, words_) for v in claim_numbers):
         return True
     numbers = [w for w in words_ if re.fullmatch(r"\d+(?:\.\d+)?", w)]
     present = set(claim_words)
@@ -399,6 +417,26 @@ def states(cell: str, claim_words: list[str], claim_numbers: list[float], claim_
         stems = {stem(w) for w in present}
         return sum(stem(w) in stems for w in content) >= 0.75 * len(content)
     return bool(content) and all(w in present for w in content) and len(" ".join(content)) > 2
+
+
+RANGE_LINKS = frozenset("to and or per of the a an from between".split())
+
+
+def counts_the_same(value: float, claim_words: list[str], cell_words: list[str]) -> bool:
+    """Whether the claim's ``value`` counts what a range cell counts: the cell's unit ("0 to 600 s")
+    among the words just after the value in the claim ("120 seconds"; a unit-free cell takes any). An
+    address "17" is not a delay inside "0 to 600 s"."""
+    last_number = max((i for i, w in enumerate(cell_words) if re.fullmatch(r"\d+(?:\.\d+)?", w)), default=-1)
+    unit = [w for w in cell_words[last_number + 1:] if w not in RANGE_LINKS][:UNIT_WORDS]  # "s" is a unit here
+    if not unit:
+        return True
+    for i, word in enumerate(claim_words):
+        if re.fullmatch(r"\d+(?:\.\d+)?", word) and float(word) == value:
+            after = [w for w in claim_words[i + 1:i + 1 + NUMBER_REACH] if w not in FUNCTION_WORDS]
+            # "s" for seconds, "min" for minutes: a short unit may be the start of the claim's word
+            if any(stem(a) == stem(u) or (len(u) <= 3 and a.startswith(u)) for a in after for u in unit):
+                return True
+    return False
 
 
 def normalise(text: str) -> str:

@@ -160,3 +160,44 @@ def test_evidence_prefers_the_unit_with_the_claims_own_numbers_over_the_products
     question = "What are the factory default Modbus RTU address and baud rate of the AquaPure 3000?"
     found = EvidenceFinder([manual], flat_embed, k=2).find(claim, question)
     assert "The factory settings are: address 17, 19200 baud." in found.units, found.units
+
+
+def test_a_name_after_a_colon_does_not_take_the_article_with_it():
+    from rag.evaluation.evidence import names
+
+    assert names("Therefore, the answer is: The Department director approves.") == ["Department"]
+    assert names("It was signed by Margaret Oldroyd in Harwell.") == ["Margaret Oldroyd", "Harwell"]
+
+
+def test_a_number_inside_a_range_states_it_only_when_it_counts_the_same_thing():
+    from rag.evaluation.evidence import normalise, states
+
+    def says(cell, claim, numbers):
+        return states(cell, normalise(claim).split(), numbers, [])
+
+    assert not says("0 to 600 s", "The Modbus address is 17.", [17.0])  # an address is no delay
+    assert says("0 to 600 s", "The delay can be set to 300 seconds.", [300.0])
+    assert says("6.50 to 8.50", "The pH setpoint can be set to 7.0.", [7.0])  # a unit-free range takes any value
+
+
+def test_the_unit_holding_the_claims_own_numbers_is_always_shown():
+    settings = ("4.5 Modbus address and baud rate. The controller acts as a Modbus RTU slave at a baud rate you set. "
+                "The Modbus address and rate show on the display. The Modbus port sits under the cover. "
+                "The factory settings are: address 17, 19200 baud.")
+
+    def embed(texts):  # the number-bearing sentence looks least like the claim
+        return np.array([[0.0, 1.0] if "factory settings" in t else [1.0, 0.0] for t in texts])
+
+    found = EvidenceFinder([settings], embed).find("The Modbus address is 17 and the baud rate is 19200.")
+    assert len(found.units) == 3
+    assert "The factory settings are: address 17, 19200 baud." in found.units
+
+
+def test_a_value_given_by_a_unit_as_close_to_the_claim_is_no_contradiction():
+    steps = ("2. Rinse the probe with distilled water and place it in the pH 7.00 buffer. "
+             "3. Rinse the probe again and place it in the pH 4.00 buffer.")
+    found = EvidenceFinder([steps], flat_embed).find("Rinse the probe again and place it in the pH 4.00 buffer.")
+    assert found.contradicted == []
+    leave = "Annual leave is 25 days a year. Sick leave is 10 days a year."
+    found = EvidenceFinder([leave], flat_embed).find("Sick leave is 25 days a year.")
+    assert found.contradicted and "25 days" in found.contradicted[0]

@@ -96,6 +96,22 @@ def test_split_claims_drops_abstentions_and_joins_fragments():
     assert split_claims("It opens at nine in the morning. Truly.") == ["It opens at nine in the morning. Truly."]
 
 
+def test_split_claims_leaves_out_source_lists_and_plans_and_keeps_the_conclusion():
+    answer = ("To determine who must approve a claim of $3,200, we need to look at the approval thresholds.\n"
+              "Let's look at the table.\n"
+              "The Department director approves claims from $500.01 to $5,000. This is stated in the following sources:\n"
+              '[1] on page 5, under "4. Expenses" and "4.4 Approval thresholds"\n'
+              "- Source [2]: page 2\n"
+              "Therefore, the answer is: The Department director must approve it.")
+    assert split_claims(answer) == ["The Department director approves claims from $500.01 to $5,000.",
+                                    "The Department director must approve it."]
+    # A long sentence that starts like a plan but states facts stays a claim.
+    long = ("To determine the limit, we need to know that hotels are capped at $180 per night in London, $150 in "
+            "other cities, $120 elsewhere, and that meals are paid at $90 per day, with receipts for every item "
+            "over $25 and approval by the line manager for anything else.")
+    assert split_claims(long) == [long]
+
+
 def test_split_claims_caps_the_number_of_checks():
     answer = " ".join(f"Sentence number {i} says something." for i in range(30))
     claims = split_claims(answer, max_claims=12)

@@ -151,6 +151,21 @@ CITATION_ONLY = re.compile(
     r"^\s*(?:this|that|these|the (?:above|answer|information|details?))\b[^.]{0,40}\b(?:is|are|was|were|can be|"
     r"may be)\s+(?:stated|found|mentioned|given|described|listed|specified|written|explained|shown)\b", re.I)
 MAX_CITATION_WORDS = 25
+# A line of a source list under the answer: "[1] on page 5, under "5. Information Security"" or
+# "- Source [2]: page 3". It says where, not what (and its "5." would split it into fragments).
+SOURCE_LINE = re.compile(r"^\s*(?:[-*\u2022]\s*)?(?:sources?\s*)?\[\d+\]\s*[,:;-]?\s*\(?(?:(?:on|at|in|from)\s+)?"
+                         r"(?:page|p\.|pp\.|section|under)\b", re.I)
+# How the answer will be found, not what it is: "To determine who approves ..., we need to look at the
+# thresholds." "Let's look at the table." Only short sentences (a long one may state facts as well).
+PLANNING = re.compile(
+    r"^\s*(?:to (?:determine|find(?: out)?|answer(?: this| the question)?|work out|calculate|identify|figure out)\b"
+    r"[^.]{0,160},\s*(?:we|i|let's|let us|one)\s+(?:need|have|must|should|can|will|look|check|refer|consult)\b"
+    r"|let(?:'s| us)\s+(?:look|check|see|find|start|break|go|examine|review)\b"
+    r"|we (?:need|have) to (?:look|check|find|refer|consult|examine|review)\b)", re.I)
+MAX_PLANNING_WORDS = 40
+# "Therefore, the answer is: X" claims X.
+CONCLUSION = re.compile(r"^\s*(?:(?:therefore|thus|so|hence|in (?:summary|conclusion)),?\s+)?the (?:final )?answer is\s*:?\s*"
+                        r"(?=\S)", re.I)
 
 
 def is_citation_only(sentence: str) -> bool:
@@ -158,14 +173,22 @@ def is_citation_only(sentence: str) -> bool:
     return bool(CITATION_ONLY.search(sentence)) and len(sentence.split()) <= MAX_CITATION_WORDS
 
 
+def is_planning(sentence: str) -> bool:
+    """A short sentence that says how the answer will be found, not what it is."""
+    return bool(PLANNING.search(sentence)) and len(sentence.split()) <= MAX_PLANNING_WORDS
+
+
 def split_claims(answer: str, max_claims: int = MAX_CLAIMS) -> list[str]:
     """The answer's sentences that make a claim: abstentions dropped, fragments joined to a neighbour."""
     claims: list[str] = []
     pending = ""  # a fragment waiting for the sentence after it
-    for sentence in sentences(answer or ""):
-        if is_refusal(sentence) or is_citation_only(sentence) or LIST_NUMBER.fullmatch(sentence.strip()):
+    listed = "\n".join(line for line in (answer or "").splitlines() if not SOURCE_LINE.match(line))
+    for sentence in sentences(listed):
+        if is_refusal(sentence) or is_citation_only(sentence) or is_planning(sentence) \
+                or LIST_NUMBER.fullmatch(sentence.strip()):
             continue  # a list's "3." is the next item's number, not a fragment of the sentence before
         sentence = ATTRIBUTION.sub("", sentence)  # "According to source [1], X" claims X
+        sentence = CONCLUSION.sub("", sentence)
         if pending:
             sentence, pending = pending + " " + sentence, ""
         if sentence.rstrip().endswith(":"):  # "... as follows:" introduces the next sentence
