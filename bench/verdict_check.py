@@ -1,12 +1,13 @@
 """Does the verdict hold against a person's reading? Judges and key-fact correctness vs human labels.
 
-    .venv/bin/python bench/verdict_check.py RESULTS_DIR_OR_ROWS_JSON LABELS.jsonl [--write-template]
+    .venv/bin/python bench/verdict_check.py RESULTS_DIR_OR_ROWS_JSON LABELS.jsonl [--write-template] [--rejudge]
 
 RESULTS: the folder `rag eval` wrote (its rows.json) or the rows.json itself. LABELS: one JSON
 object a line, ``{"question", "answer", "right": true|false, "note"}``: a person's reading of
 that answer against the PDFs (``answer`` must be the exact answer text, so labels of another
 run's answers are not applied by mistake). ``--write-template`` writes LABELS with every row of
-the run and ``"right": null`` to fill in.
+the run and ``"right": null`` to fill in. ``--rejudge`` scores the stored answers' groundedness again
+with this checkout's local judge first (about 10 s a row): a judge change measured on the same answers.
 
 Prints, per version and over all rows: answers right by the person and by key facts, how many
 right answers each metric scores >= 0.5, and how well each metric separates right from wrong
@@ -35,14 +36,31 @@ def load_rows(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def rejudge(rows: list[dict]) -> None:
+    """Replace each row's groundedness with this checkout's local (probability) judge's."""
+    from rag.config import Config
+    from rag.evaluation.judges import JUDGES_VERSION
+    from rag.evaluation.judges.probability import ProbabilityJudge
+
+    judge = ProbabilityJudge.from_config(Config(), fetch=False)
+    for i, row in enumerate(rows, 1):
+        if row.get("answer") and row.get("groundedness") is not None:
+            row["groundedness"] = judge.groundedness(row["contexts"], row["answer"], row["question"])[0]
+        print(f"\rre-judged {i} of {len(rows)}", end="", file=sys.stderr, flush=True)
+    print(f"\ngroundedness re-judged with JUDGES_VERSION {JUDGES_VERSION}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("results")
     parser.add_argument("labels")
     parser.add_argument("--write-template", action="store_true")
+    parser.add_argument("--rejudge", action="store_true", help="groundedness again, with this checkout's local judge")
     args = parser.parse_args(argv)
     run = load_rows(Path(args.results))
     rows = run["rows"]
+    if args.rejudge:
+        rejudge(rows)
     labels_path = Path(args.labels)
     if args.write_template:
         with labels_path.open("w", encoding="utf-8") as out:
