@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import ConfigError, InputError
-from rag.registry import GENERATORS, RETRIEVER_KINDS
+from rag.registry import RETRIEVER_KINDS, model_name
 from rag.value_parsers import descending_sizes, non_negative_int, optional_top_n, positive_int, ratio
 
 ENV_PREFIX = "RAG_"
@@ -254,7 +254,7 @@ class Config:
     def resolved(self) -> dict[str, Any]:
         """The values as used (the generator's default model, the evaluation database), keys masked."""
         out = self.as_dict()
-        out["llm_model"] = self.llm_model or GENERATORS.get(self.llm_provider).default_model
+        out["llm_model"] = model_name(self)
         out["database_url"] = mask_password(self.resolved_database_url)
         return out
 

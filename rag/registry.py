@@ -91,3 +91,8 @@ class Registry(Generic[T]):
 # stage; their stages hand them on with their part types (rag.retrieval.RETRIEVER_KINDS, rag.generation.GENERATORS).
 RETRIEVER_KINDS: Registry[Any] = Registry("retriever", "--retriever", "rag.retrieval.kinds")
 GENERATORS: Registry[Any] = Registry("generator provider", "llm_provider", "rag.generation.providers")
+
+
+def model_name(config: Any) -> str | None:
+    """The generator's model as used: ``llm_model``, else the provider's default (``rag.generation`` hands it on)."""
+    return config.llm_model or GENERATORS.get(config.llm_provider).default_model

@@ -405,7 +405,7 @@ def states(cell: str, claim_words: list[str], claim_numbers: list[float], claim_
             return True
     elif any(within(v, cell) and counts_the_same(v, claim_words, words_) for v in claim_numbers):
         return True
-    numbers = [w for w in words_ if re.fullmatch(r"\d+(?:\.\d+)?", w)]
+    numbers = [w for w in words_ if NUMBER.fullmatch(w)]
     present = set(claim_words)
     if numbers:  # the numbers, and a word of the cell that says what they count ("10 days": "working days")
         label = [w for w in words_ if w not in numbers and w not in FUNCTION_WORDS]
@@ -426,12 +426,12 @@ def counts_the_same(value: float, claim_words: list[str], cell_words: list[str])
     """Whether the claim's ``value`` counts what a range cell counts: the cell's unit ("0 to 600 s")
     among the words just after the value in the claim ("120 seconds"; a unit-free cell takes any). An
     address "17" is not a delay inside "0 to 600 s"."""
-    last_number = max((i for i, w in enumerate(cell_words) if re.fullmatch(r"\d+(?:\.\d+)?", w)), default=-1)
+    last_number = max((i for i, w in enumerate(cell_words) if NUMBER.fullmatch(w)), default=-1)
     unit = [w for w in cell_words[last_number + 1:] if w not in RANGE_LINKS][:UNIT_WORDS]  # "s" is a unit here
     if not unit:
         return True
     for i, word in enumerate(claim_words):
-        if re.fullmatch(r"\d+(?:\.\d+)?", word) and float(word) == value:
+        if NUMBER.fullmatch(word) and float(word) == value:
             after = [w for w in claim_words[i + 1:i + 1 + NUMBER_REACH] if w not in FUNCTION_WORDS]
             # "s" for seconds, "min" for minutes: a short unit may be the start of the claim's word
             if any(stem(a) == stem(u) or (len(u) <= 3 and a.startswith(u)) for a in after for u in unit):

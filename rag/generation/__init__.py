@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from rag.errors import ConfigError
 import rag.registry
-from rag.registry import Registry
+from rag.registry import Registry, model_name
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,6 @@ GENERATORS: Registry[Generator] = rag.registry.GENERATORS
 
 def make_llm(config: Any) -> Any:
     return GENERATORS.get(config.llm_provider).make(config)
-
-
-def model_name(config: Any) -> str | None:
-    """The generator's model as used: ``llm_model``, else the provider's default."""
-    return config.llm_model or GENERATORS.get(config.llm_provider).default_model
 
 
 def generator_label(config: Any) -> str:
