@@ -172,10 +172,21 @@ class LlamaCppEngine:
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` by the model's own tokenizer, without BOS/EOS."""
+        return len(self.tokenize(text))
+
+    def tokenize(self, text: str) -> list[int]:
+        """The token ids of ``text`` by the model's own tokenizer, without BOS/EOS."""
         status, reply = self._http("/tokenize", {"content": text, "add_special": False})
         if status != 200 or "tokens" not in reply:
             raise _error(reply.get("error", reply))
-        return len(reply["tokens"])
+        return [int(t) for t in reply["tokens"]]
+
+    def render(self, messages: list[dict]) -> str:
+        """``messages`` as the prompt text the model reads (its chat template applied, ready for the answer)."""
+        status, reply = self._http("/apply-template", {"messages": messages})
+        if status != 200 or "prompt" not in reply:
+            raise _error(reply.get("error", reply))
+        return reply["prompt"]
 
     # -- plumbing ---------------------------------------------------------------------------------
 

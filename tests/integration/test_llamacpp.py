@@ -87,6 +87,18 @@ def test_logprobs_carry_alternatives(engine):
 def test_count_tokens(engine):
     short, longer = engine.count_tokens("hello"), engine.count_tokens("hello world, how are you today?")
     assert 0 < short < longer
+    assert len(engine.tokenize("hello world, how are you today?")) == longer
+
+
+def test_render_applies_the_chat_template(engine):
+    """The prompt text the model reads: both messages inside the template, open for the answer."""
+    text = engine.render([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a fruit."}])
+    assert text.index("Be brief.") < text.index("Name a fruit.")
+    assert text.rstrip().endswith("assistant")  # SmolLM2's ChatML: "<|im_start|>assistant\n"
+    reply = engine.chat([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a fruit."}],
+                        max_tokens=1)
+    assert reply["usage"]["prompt_tokens"] == len(engine.tokenize(text)) or \
+        reply["usage"]["prompt_tokens"] == len(engine.tokenize(text)) + 1  # + BOS where the model adds one
 
 
 def test_errors_are_one_line_rag_errors(engine):

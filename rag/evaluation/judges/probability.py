@@ -289,12 +289,7 @@ class ProbabilityJudge:
         if verdict is not None:
             return verdict
         features = self.claim_evidence(contexts, answer, question)
-        fixed = self._fixed(GROUNDED_USER.format(context="") + GROUNDED_SUFFIX)
-        claim_p = []
-        for found in features["evidence"]:
-            budget = self.context_window - fixed - self._tokens(found.claim) - SAFETY_TOKENS
-            source = self.fit_context(found.text, budget, query=found.claim)
-            claim_p.append(self._ask(GROUNDED_USER.format(context=source) + found.claim + GROUNDED_SUFFIX))
+        claim_p = [self._ask(user) for user in self.claim_prompts(features)]
         logits = [_logit(p) for p in claim_p]
         claim_scores = []
         for logit, one in zip(logits, features["per_claim"]):
@@ -307,6 +302,16 @@ class ProbabilityJudge:
             "min_logit": min(logits), "mean_logit": float(np.mean(logits)),
         })
         return features
+
+    def claim_prompts(self, features: dict) -> list[str]:
+        """The user message of each claim's check: its evidence (cut to fit the window), then the claim."""
+        fixed = self._fixed(GROUNDED_USER.format(context="") + GROUNDED_SUFFIX)
+        prompts = []
+        for found in features["evidence"]:
+            budget = self.context_window - fixed - self._tokens(found.claim) - SAFETY_TOKENS
+            source = self.fit_context(found.text, budget, query=found.claim)
+            prompts.append(GROUNDED_USER.format(context=source) + found.claim + GROUNDED_SUFFIX)
+        return prompts
 
     def claim_evidence(self, contexts: list[str] | str, answer: str, question: str | None = None) -> dict:
         """The measures of groundedness that need no LLM: each claim's evidence, its word support
