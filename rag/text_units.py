@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 ROW_MARK = " | "  # ingest writes a table row as one line: "Header: cell | Header: cell"
+GAP = "…"  # a line of its own where context pruning left text out: the text on either side is not adjacent
 MAX_UNIT_WORDS = 120  # longer prose sentences are cut into pieces of this many words
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 # A list number ("3." "4.2." "b)") ends a piece when a list item follows a sentence: it belongs to the next.
@@ -28,7 +29,7 @@ def split_units(text: str) -> list[str]:
 
 def split_paragraphs(text: str) -> list[list[str]]:
     """The units of ``text`` grouped as they stand: each table row alone, each run of prose lines
-    (up to a blank line or a row) as one group of sentences, in order."""
+    (up to a blank line, a row or a pruning gap) as one group of sentences, in order."""
     groups: list[list[str]] = []
     prose: list[str] = []
 
@@ -43,7 +44,7 @@ def split_paragraphs(text: str) -> list[list[str]]:
 
     for line in (text or "").splitlines():
         line = line.strip()
-        if not line:
+        if not line or line == GAP:  # a sentence never runs across a gap
             flush()
         elif ROW_MARK in line:
             flush()

@@ -25,10 +25,9 @@ from llama_index.core.bridge.pydantic import Field
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-from rag.text_units import ROW_MARK, split_paragraphs
+from rag.text_units import GAP, ROW_MARK, split_paragraphs
 
 CHARS_PER_TOKEN = 4  # about, for English with the Qwen and MiniLM tokenizers; numbers cost a little more
-GAP = "…"
 SEPARATOR_TOKENS = 2  # a unit's share of the line breaks and gap marks around it
 HEADING_WORDS = 15  # a prose unit this short just above a table row is its caption or section heading
 PAGE_MARK = re.compile(r"\bpage \d+( of \d+)?\W*$", re.IGNORECASE)

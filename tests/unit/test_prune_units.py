@@ -69,6 +69,15 @@ def test_kept_units_read_in_document_order_with_gaps_marked():
         [u.text for u in units[:4]] + [" ".join(u.text for u in units[4:])])
 
 
+def test_a_pruned_context_splits_at_its_gaps_into_the_sentences_kept():
+    """A sentence never runs across a gap mark: the text either side of it was not adjacent."""
+    pruned = "\n".join(["…", "Core hours are 10:00 to 15:00. On Fridays there are no core hours.", GAP,
+                         "6.2 Remote work Employees may work remotely up to 2 days per week.", GAP])
+    assert split_units(pruned) == ["Core hours are 10:00 to 15:00.", "On Fridays there are no core hours.",
+                                   "6.2 Remote work Employees may work remotely up to 2 days per week."]
+    assert len(split_paragraphs(pruned)) == 2
+
+
 def test_running_footers_are_boilerplate():
     units = units_of("Guide to the AquaPure 3000, page 3 of 5\n\nThe cap lasts 6 months.",
                      "Guide to the AquaPure 3000 Rev 3\n\nA fact.\n\nGuide to the AquaPure 3000 Rev 4")

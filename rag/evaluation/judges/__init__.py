@@ -21,11 +21,12 @@ from rag.registry import Registry
 Embed = Callable[[list[str]], Any]  # texts -> L2-normalised rows
 
 # Bump when a judge scores differently: cached judgements are keyed on it, so none is reused across it.
-JUDGES_VERSION = 6  # 2: groundedness claim by claim against its evidence; relevance sees the answer; 3: list items
+JUDGES_VERSION = 7  # 2: groundedness claim by claim against its evidence; relevance sees the answer; 3: list items
 # are claims; 4: a table row's evidence includes the prose introducing its table; 5: evidence ranked by the share
 # of the claim's own numbers (not the question's) a unit holds, groundedness refitted; 6: source lists, plans
 # ("To determine ..., we need to look at ...") and "the answer is:" are no claims; the unit holding a claim's numbers
-# is always in its evidence; a number inside a range cell must count the same thing
+# is always in its evidence; a number inside a range cell must count the same thing; 7: a pruned context's gap
+# mark ends a sentence (two sentences from apart in the document were one evidence unit)
 
 
 @dataclass(frozen=True)
