@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         groups.setdefault(r["retriever"], []).append((r, right))
     groups["all"] = labelled
     header = ["version", "n", "right", "right by key facts"] + [f"{m} >= 0.5 of right" for m in METRICS[:3]] \
-        + [f"AUC {m}" for m in METRICS]
+        + ["groundedness < 0.5 of wrong"] + [f"AUC {m}" for m in METRICS]
     print(" | ".join(header))
     print(" | ".join("---" for _ in header))
     for name, items in groups.items():
@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> None:
                  str(sum((r.get("correctness") or 0) >= 0.5 for r, _ in items))]
         for m in METRICS[:3]:
             cells.append(f"{sum((r.get(m) or 0) >= 0.5 for r in right)}/{len(right)}")
+        wrong = [r for r, y in items if not y]
+        cells.append(f"{sum((r.get('groundedness') or 0) < 0.5 for r in wrong)}/{len(wrong)}")
         for m in METRICS:
             pairs = [(r.get(m), y) for r, y in items if r.get(m) is not None]
             ys = np.array([bool(y) for _, y in pairs])

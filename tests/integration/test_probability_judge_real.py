@@ -76,3 +76,27 @@ def test_relevance_with_the_real_model(judge):
     answered, _ = judge.answer_relevance(question, "It opens at 10 am on Saturdays.")
     off_topic, _ = judge.answer_relevance(question, "Helen Carter was the mayor of Norfield.")
     assert answered >= 0.5 > off_topic
+
+
+LEAVE_TABLE = (
+    "3.1 Leave entitlements\n"
+    "Full-time employees receive the following entitlements each calendar year.\n"
+    "Leave type: Annual leave | Entitlement: 25 working days | Paid: Yes | Notes: Accrues monthly.\n"
+    "Leave type: Sick leave | Entitlement: 10 working days | Paid: Yes | Notes: A medical certificate is needed "
+    "from the 4th day.\n"
+    "Leave type: Parental leave | Entitlement: 16 weeks | Paid: Yes | Notes: Can start 2 weeks early."
+)
+LEAVE_QUESTION = "How many days of paid sick leave does a full-time Kestrel Systems employee get per year?"
+
+
+def test_a_right_answer_restating_the_question_is_grounded_and_the_neighbouring_row_is_not(judge):
+    """The answer repeats what was asked (the company, "full-time", "per year"), which its evidence
+    row does not say: read with the question it is grounded; the annual leave's 25 days is not."""
+    right, why_right = judge.groundedness(
+        [LEAVE_TABLE], "A full-time Kestrel Systems employee gets 10 working days of paid sick leave per year.",
+        question=LEAVE_QUESTION)
+    wrong, why_wrong = judge.groundedness(
+        [LEAVE_TABLE], "A full-time Kestrel Systems employee gets 25 working days of paid sick leave per year.",
+        question=LEAVE_QUESTION)
+    assert right >= judge.threshold > wrong, f"{right:.2f} {why_right}\n{wrong:.2f} {why_wrong}"
+    assert "contradicted" in why_wrong

@@ -148,6 +148,17 @@ def test_one_check_per_claim_against_its_own_evidence():
     assert "of 2 claims supported" in reason and "evidence:" in reason  # per-claim verdicts and evidence
 
 
+def test_the_question_heads_each_claim_check_when_it_is_known():
+    """A claim restating what was asked ("a full-time employee gets ...") is read with the question;
+    without one (the calibration sets), the prompt is the same as ever."""
+    j, engine = judge()
+    j.groundedness([CONTEXT], "The library opens at 10 am on Saturdays.", question="When does it open on Saturdays?")
+    j.groundedness([CONTEXT], "The library opens at 10 am on Saturdays.")
+    asked, plain = engine.prompts
+    assert asked.startswith("Question: When does it open on Saturdays?\n\nSource:\n")
+    assert plain.startswith("Source:\n") and asked.endswith(plain.split("Source:\n", 1)[1])
+
+
 def test_weakest_claim_sets_the_score_and_is_named():
     answer = "The library opens at 9 am on weekdays. It was founded in 1921 by Helen Carter."
     good, _ = judge(default=0.95)[0].groundedness([CONTEXT], answer)

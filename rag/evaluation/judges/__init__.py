@@ -26,7 +26,8 @@ JUDGES_VERSION = 7  # 2: groundedness claim by claim against its evidence; relev
 # of the claim's own numbers (not the question's) a unit holds, groundedness refitted; 6: source lists, plans
 # ("To determine ..., we need to look at ...") and "the answer is:" are no claims; the unit holding a claim's numbers
 # is always in its evidence; a number inside a range cell must count the same thing; 7: a pruned context's gap
-# mark ends a sentence (two sentences from apart in the document were one evidence unit)
+# mark ends a sentence (two sentences from apart in the document were one evidence unit); each claim is checked
+# with the question above its evidence when the question is known
 
 
 @dataclass(frozen=True)

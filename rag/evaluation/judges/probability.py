@@ -68,6 +68,13 @@ NO = frozenset({"no", "n", "false", "not", "unsupported", "incorrect"})
 # for a long "strict fact checker" system prompt or the question before the claim).
 SYSTEM = "You are a careful assistant. Answer with one word: yes or no."
 GROUNDED_USER = "Source:\n{context}\n\nStatement: "
+# With the question known (an evaluation row), it heads each claim's check: answers restate what was asked
+# ("a full-time Northwind Robotics employee gets ...") and the evidence row does not, so without it the 1.5B
+# doubted right claims (P(yes) 0.55-0.67). It makes the model more willing to say yes to wrong claims as well
+# (a swapped row: 0.70 -> 0.85), which the explicit checks then catch; the calibration sets have no questions,
+# so their prompts, and the fit, are unchanged. On the sample's 36 labelled answers: right ones >= 0.5 17 -> 22
+# of 25, wrong ones < 0.5 9 -> 8 of 11, AUC 0.87 -> 0.95 (bench/verdict_check.py --rejudge).
+GROUNDED_ASKED = "Question: {question}\n\n"
 GROUNDED_SUFFIX = ("\n\nAccording to the source, is this statement true? "
                    "Check every number, name and negation. Answer yes or no.")
 CONTEXT_USER = "Question: {question}\n\nPassage:\n"
@@ -305,12 +312,14 @@ class ProbabilityJudge:
 
     def claim_prompts(self, features: dict) -> list[str]:
         """The user message of each claim's check: its evidence (cut to fit the window), then the claim."""
-        fixed = self._fixed(GROUNDED_USER.format(context="") + GROUNDED_SUFFIX)
+        question = features.get("question")
+        head = GROUNDED_ASKED.format(question=question) if question else ""
+        fixed = self._fixed(head + GROUNDED_USER.format(context="") + GROUNDED_SUFFIX)
         prompts = []
         for found in features["evidence"]:
             budget = self.context_window - fixed - self._tokens(found.claim) - SAFETY_TOKENS
             source = self.fit_context(found.text, budget, query=found.claim)
-            prompts.append(GROUNDED_USER.format(context=source) + found.claim + GROUNDED_SUFFIX)
+            prompts.append(head + GROUNDED_USER.format(context=source) + found.claim + GROUNDED_SUFFIX)
         return prompts
 
     def claim_evidence(self, contexts: list[str] | str, answer: str, question: str | None = None) -> dict:
@@ -339,7 +348,7 @@ class ProbabilityJudge:
                 one["number_mismatch"] or one["names_absent"] or one["negation_differs"] or one["contradicted"]))
         lexical = min(one["lexical_logit"] for one in per_claim)
         return {
-            "claims": claims, "evidence": evidence, "per_claim": per_claim,
+            "claims": claims, "evidence": evidence, "per_claim": per_claim, "question": question,
             "lexical_logit": lexical, "lexical_score": _sigmoid(lexical),
             "number_mismatch": float(min(sum(len(e.absent) for e in evidence), 2)),
             "names_absent": float(min(sum(len(e.absent_names) for e in evidence), 2)),
