@@ -128,10 +128,6 @@ def collect(items, judge, server, cache: dict, cache_path: Path) -> list[dict]:
     return out
 
 
-def standardise(x: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
-    return (x - mu) / sd
-
-
 def train_probe(rows: list[dict], l2: float, yes: np.ndarray, no: np.ndarray):
     """The probe fitted on ``rows``' claims: a function from hidden states to logits."""
     x, y, w = [], [], []
@@ -161,18 +157,23 @@ def item_auc(rows: list[dict], scores: list[float]) -> float:
     return cj.auc(np.array(scores), labels)
 
 
+def cross_fitted(rows: list[dict], l2: float, yes, no) -> dict[int, np.ndarray]:
+    """Each row's claim logits from a probe fitted on the other folds (by ``id`` of the row)."""
+    out = {}
+    for fold in folds(rows):
+        held = {id(r) for r in fold}
+        probe = train_probe([r for r in rows if id(r) not in held], l2, yes, no)
+        out.update({id(r): probe(r["states"]) for r in fold})
+    return out
+
+
 def choose_l2(dev: list[dict], yes, no) -> float:
     best, best_auc = L2_GRID[0], -1.0
     for l2 in L2_GRID:
-        scores, order = [], []
-        for fold in folds(dev):
-            held = {id(r) for r in fold}
-            probe = train_probe([r for r in dev if id(r) not in held], l2, yes, no)
-            scores += [float(probe(r["states"]).min()) for r in fold]
-            order += fold
-        a = np.mean([item_auc([r for r in order if r["item"].dataset == d],
-                              [s for s, r in zip(scores, order) if r["item"].dataset == d])
-                     for d in {r["item"].dataset for r in order}])
+        cross = cross_fitted(dev, l2, yes, no)
+        a = np.mean([item_auc(part, [float(cross[id(r)].min()) for r in part])
+                     for part in ([r for r in dev if r["item"].dataset == d]
+                                  for d in {r["item"].dataset for r in dev})])
         cj.log(f"l2 {l2}: cross-validated dev AUC {a:.3f}")
         if a > best_auc:
             best, best_auc = l2, a
@@ -223,11 +224,7 @@ def main() -> None:
     dev = [r for r in rows if r["split"] == "dev"]
     l2 = choose_l2(dev, yes, no)
     probe = train_probe(dev, l2, yes, no)
-    cross = {}  # dev rows' probe logits from the folds that did not train on them
-    for fold in folds(dev):
-        held = {id(r) for r in fold}
-        fold_probe = train_probe([r for r in dev if id(r) not in held], l2, yes, no)
-        cross.update({id(r): fold_probe(r["states"]) for r in fold})
+    cross = cross_fitted(dev, l2, yes, no)  # dev rows' logits from probes that did not train on them
 
     head_rows = [as_row(r, head_logit(r["states"], yes, no)) for r in rows]
     probe_rows = [as_row(r, cross[id(r)] if r["split"] == "dev" else probe(r["states"])) for r in rows]
@@ -260,21 +257,13 @@ def sample_check(paths: list[str], rows: list[dict], l2: float, judge, server, c
                  yes: np.ndarray, no: np.ndarray) -> None:
     """Answers of a stored run, labelled right or wrong by a person: what share of the right ones each
     judge scores >= 0.5, of the wrong ones < 0.5, and its AUC, with every fit on all calibration items."""
-    import json
+    from verdict_check import label_of, load_labels, load_rows
 
-    run, labels_path = Path(paths[0]), Path(paths[1])
-    labels = {}
-    for line in labels_path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            item = json.loads(line)
-            labels[(item["question"], item["answer"].strip())] = bool(item["right"])
-    stored = json.loads((run / "rows.json").read_text(encoding="utf-8"))["rows"]
+    run = Path(paths[0])
+    labels = load_labels(Path(paths[1]))
+    stored = load_rows(run)["rows"]
     probe = train_probe(rows, l2, yes, no)
-    cross = {}
-    for fold in folds(rows):
-        held = {id(r) for r in fold}
-        fold_probe = train_probe([r for r in rows if id(r) not in held], l2, yes, no)
-        cross.update({id(r): fold_probe(r["states"]) for r in fold})
+    cross = cross_fitted(rows, l2, yes, no)
     head_fit = cj.fit([as_row(r, head_logit(r["states"], yes, no)) for r in rows], "groundedness")
     probe_fit = cj.fit([as_row(r, cross[id(r)]) for r in rows], "groundedness")
     print(f"\nfits on all {len(rows)} calibration items: P(yes) {head_fit}, probe {probe_fit}")
@@ -282,7 +271,7 @@ def sample_check(paths: list[str], rows: list[dict], l2: float, judge, server, c
                                       "probe alone": [], "calibrated (probe)": []}
     right = []
     for r in stored:
-        label = labels.get((r["question"], (r.get("answer") or "").strip()))
+        label = label_of(labels, r)
         if label is None or r.get("groundedness") is None:
             continue
         right.append(label)

@@ -36,6 +36,21 @@ def load_rows(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def load_labels(path: Path) -> dict:
+    """A person's labels by (question, answer text): right True / False, or None where not filled in."""
+    labels = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            item = json.loads(line)
+            labels[(item["question"], item["answer"].strip())] = item["right"]
+    return labels
+
+
+def label_of(labels: dict, row: dict):
+    """The label of a run's row (its exact answer), or None."""
+    return labels.get((row["question"], (row.get("answer") or "").strip()))
+
+
 def rejudge(rows: list[dict]) -> None:
     """Replace each row's groundedness with this checkout's local (probability) judge's."""
     from rag.config import Config
@@ -69,12 +84,8 @@ def main(argv: list[str] | None = None) -> None:
                                       "right": None, "note": ""}, ensure_ascii=False) + "\n")
         print(f"wrote {len(rows)} rows to fill in: {labels_path}")
         return
-    labels = {}
-    for line in labels_path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            item = json.loads(line)
-            labels[(item["question"], item["answer"].strip())] = item["right"]
-    labelled = [(r, labels.get((r["question"], (r["answer"] or "").strip()))) for r in rows]
+    labels = load_labels(labels_path)
+    labelled = [(r, label_of(labels, r)) for r in rows]
     missing = sum(v is None for _, v in labelled)
     labelled = [(r, bool(v)) for r, v in labelled if v is not None]
     print(f"{len(labelled)} of {len(rows)} rows labelled" + (f"; {missing} without a label (left out)" if missing else ""))
